@@ -1,0 +1,48 @@
+# Keepwell: every target installs what it needs into .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+WORKSPACE ?= workspace
+KW := $(BIN)/keepwell --workspace $(WORKSPACE)
+# Nothing leaves the machine: usage telemetry of MLflow and BentoML is off.
+export DO_NOT_TRACK := 1
+export BENTOML_DO_NOT_TRACK := True
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-slow bench lint format clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed  ## create .venv and install Keepwell with its pinned dependencies
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: install  ## run the whole job end to end on the demo bank
+	$(KW) demo-data
+	$(KW) validate $(WORKSPACE)/data/demo
+
+test: install  ## run the default test suite (code, data and model tiers)
+	$(BIN)/python -m pytest
+
+test-slow: install  ## run the slow checks (scale, load) as well
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+bench: install  ## run the benchmarks and rewrite docs/benchmarks.md
+	$(BIN)/python -m bench.run
+
+lint: install  ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## ruff fix and format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:  ## remove the workspace (generated data, models, lists)
+	rm -rf $(WORKSPACE)
