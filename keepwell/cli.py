@@ -37,7 +37,9 @@ ConfigOpt = Annotated[
 ]
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option("--workspace", help="Folder for everything Keepwell writes [default: ./workspace]."),
+    typer.Option(
+        "--workspace", help="Folder for everything Keepwell writes [default: ./workspace]."
+    ),
 ]
 
 _state: dict[str, Path | None] = {"config": None, "workspace": None}
@@ -67,10 +69,16 @@ def _main(config: ConfigOpt = None, workspace: WorkspaceOpt = None) -> None:
 
 @app.command("demo-data")
 def demo_data(
-    customers: Annotated[int | None, typer.Option(help="Number of customers [config: demo.customers].")] = None,
-    months: Annotated[int | None, typer.Option(help="Months of history [config: demo.months].")] = None,
+    customers: Annotated[
+        int | None, typer.Option(help="Number of customers [config: demo.customers].")
+    ] = None,
+    months: Annotated[
+        int | None, typer.Option(help="Months of history [config: demo.months].")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed [config: demo.seed].")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder [default: <workspace>/data/demo].")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder [default: <workspace>/data/demo].")
+    ] = None,
     config: ConfigOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -79,7 +87,11 @@ def demo_data(
 
     ws = open_workspace(config, workspace)
     demo = ws.config.demo.model_copy(
-        update={k: v for k, v in {"customers": customers, "months": months, "seed": seed}.items() if v is not None}
+        update={
+            k: v
+            for k, v in {"customers": customers, "months": months, "seed": seed}.items()
+            if v is not None
+        }
     )
     target = out or ws.demo_data
     summary = generate(demo, ws.config, target, console=console)
@@ -88,7 +100,9 @@ def demo_data(
 
 @app.command("validate")
 def validate(
-    data: Annotated[Path, typer.Argument(help="Folder of Parquet or CSV tables, one file per table.")],
+    data: Annotated[
+        Path, typer.Argument(help="Folder of Parquet or CSV tables, one file per table.")
+    ],
     config: ConfigOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:

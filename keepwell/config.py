@@ -175,7 +175,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of sections, got {type(data).__name__}"
+        )
     return data
 
 
@@ -190,7 +192,9 @@ def _describe(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_config(user_file: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Config:
+def load_config(
+    user_file: Path | str | None = None, overrides: dict[str, Any] | None = None
+) -> Config:
     """Defaults, then the user's file, then explicit overrides (used by tests and the CLI)."""
     data = _read_yaml(DEFAULT_CONFIG)
     source = str(DEFAULT_CONFIG)

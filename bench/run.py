@@ -1,0 +1,19 @@
+"""`make bench`: run every benchmark and rewrite its section of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHES = ["bench.demo_bench", "bench.features_bench"]
+
+
+def main() -> None:
+    names = sys.argv[1:] or BENCHES
+    for name in names:
+        print(f"== {name}", flush=True)
+        importlib.import_module(name).main([])
+
+
+if __name__ == "__main__":
+    main()

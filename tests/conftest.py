@@ -1,0 +1,33 @@
+"""Shared fixtures: one small demo bank per test session (generated once, read-only for tests)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from rich.console import Console
+
+from keepwell.config import load_config
+from keepwell.demo import generate
+
+SMALL_BANK = {"customers": 3000, "months": 24, "seed": 11}
+
+
+@pytest.fixture(scope="session")
+def config():
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def small_bank(tmp_path_factory, config) -> Path:
+    """A 3,000-customer, 24-month demo bank (a few seconds to build)."""
+    out = tmp_path_factory.mktemp("bank") / "demo"
+    demo = config.demo.model_copy(update=SMALL_BANK)
+    generate(demo, config, out, console=Console(quiet=True))
+    return out
