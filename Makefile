@@ -23,9 +23,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
+DEMO_AS_OF ?= 2025-10-01
+
 demo: install  ## run the whole job end to end on the demo bank
 	$(KW) demo-data
 	$(KW) validate $(WORKSPACE)/data/demo
+	$(KW) features build --as-of $(DEMO_AS_OF) --months 12
+	$(KW) features materialize
 
 test: install  ## run the default test suite (code, data and model tiers)
 	$(BIN)/python -m pytest

@@ -33,6 +33,12 @@ class Workspace:
     def reports(self) -> Path:
         return self.path(self.config.paths.reports)
 
+    def scratch(self, name: str) -> Path:
+        """A scratch folder inside the workspace (engine spill files and the like)."""
+        p = self.path(f"tmp/{name}")
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
     @property
     def mlflow_uri(self) -> str:
         uri = self.config.mlflow.tracking_uri

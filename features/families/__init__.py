@@ -1,0 +1,1 @@
+"""Feature definitions, one module per family; `features.definitions` assembles them in order."""

@@ -1,0 +1,85 @@
+"""What every family module needs: the parameters from config and the input column sets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keepwell.config import Config
+
+# Bit masks for "distinct ... " features (popcount of an OR over events). The values mirror the
+# data contract; anything else maps to 0 and is not counted.
+TXN_CHANNELS: tuple[str, ...] = ("branch", "app", "web", "phone")
+DIGITAL_CHANNELS: tuple[str, ...] = ("app", "web")
+PRODUCT_TYPES: tuple[str, ...] = (
+    "deposit",
+    "fund",
+    "bond",
+    "equity",
+    "insurance",
+    "structured",
+    "loan",
+)
+FEE_WINDOW_DAYS = 365  # "12-month fee revenue": a definition of value, not a config window
+
+Inputs = tuple[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Params:
+    """Windows and policy values the definitions are built with (all from `Config`)."""
+
+    windows: tuple[int, ...]
+    response_hours: int
+    resolution_working_days: int
+    working_days: tuple[int, ...]
+    holidays: tuple[dt.date, ...]
+    elderly_age: int
+
+    def __post_init__(self) -> None:
+        if len(self.windows) < 2 or list(self.windows) != sorted(set(self.windows)):
+            raise ValueError(
+                "features.windows_days needs at least two distinct windows in increasing order "
+                f"(short, ..., long), got {list(self.windows)}"
+            )
+
+    @property
+    def short(self) -> int:
+        return self.windows[0]
+
+    @property
+    def mid(self) -> int:
+        return self.windows[1] if len(self.windows) > 2 else self.windows[-1]
+
+    @property
+    def long(self) -> int:
+        return self.windows[-1]
+
+    @classmethod
+    def from_config(cls, config: Config) -> Params:
+        windows = tuple(sorted(set(config.features.windows_days)))
+        policy = config.policy
+        return cls(
+            windows=windows,
+            response_hours=policy.complaint_first_response_hours,
+            resolution_working_days=policy.complaint_resolution_working_days,
+            working_days=tuple(sorted(set(policy.working_days))),
+            holidays=tuple(sorted(set(policy.holidays))),
+            elderly_age=policy.elderly_age,
+        )
+
+
+def total_of(measure: Any) -> Callable[[Any], Any]:
+    """A `compute` returning the measure with null as 0 (counts and sums)."""
+    return lambda view: view.total(measure)
+
+
+def inputs(table: str, *columns: str) -> Inputs:
+    return (table, ("customer_id", *columns))
+
+
+def customer_inputs(*columns: str) -> Inputs:
+    return ("customers", ("customer_id", *columns))
