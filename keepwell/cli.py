@@ -161,12 +161,21 @@ class _Steps:
         self._status.update(message)
 
 
-def _feature_errors():
+def _run_feature_job(job):
+    """Run a feature job with step-by-step progress; its known errors exit 1 with the message,
+    and its warnings (skipped features, mapping notes) go to stderr."""
     from features.mapping import MappingError
     from features.pipeline import AsOfError
     from keepwell.contract import ContractError
 
-    return (AsOfError, MappingError, ContractError, FileNotFoundError)
+    try:
+        with _Steps() as steps:
+            summary = job(steps)
+    except (AsOfError, MappingError, ContractError, FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc), 1) from None
+    for w in summary.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    return summary
 
 
 def _engine(ws: Workspace, engine: str | None) -> str:
@@ -198,24 +207,19 @@ def features_build(
 
     ws = open_workspace(config, workspace)
     target = out or ws.path(ws.config.paths.features) / "features.parquet"
-    try:
-        dates = monthly_as_of_dates(as_of, months)
-        with _Steps() as steps:
-            summary = write_features(
-                data or ws.demo_data,
-                dates,
-                ws.config,
-                target,
-                engine=_engine(ws, engine),
-                mapping=mapping,
-                progress=steps,
-                labels=labels,
-                workdir=ws.scratch("engine"),
-            )
-    except _feature_errors() as exc:
-        raise _fail(str(exc), 1) from None
-    for w in summary.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    summary = _run_feature_job(
+        lambda steps: write_features(
+            data or ws.demo_data,
+            monthly_as_of_dates(as_of, months),
+            ws.config,
+            target,
+            engine=_engine(ws, engine),
+            mapping=mapping,
+            progress=steps,
+            labels=labels,
+            workdir=ws.scratch("engine"),
+        )
+    )
     console.print(
         f"{summary.rows:,} rows x {summary.columns} columns for {len(summary.as_of_dates)} as-of "
         f"date(s) ({summary.as_of_dates[0]} .. {summary.as_of_dates[-1]}) on {summary.engine} "
@@ -241,22 +245,18 @@ def features_materialize(
 
     ws = open_workspace(config, workspace)
     target = ws.path(ws.config.paths.feature_store)
-    try:
-        with _Steps() as steps:
-            summary = materialize_latest(
-                data or ws.demo_data,
-                target,
-                ws.config,
-                as_of=as_of,
-                engine=_engine(ws, engine),
-                mapping=mapping,
-                progress=steps,
-                workdir=ws.scratch("engine"),
-            )
-    except _feature_errors() as exc:
-        raise _fail(str(exc), 1) from None
-    for w in summary.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    summary = _run_feature_job(
+        lambda steps: materialize_latest(
+            data or ws.demo_data,
+            target,
+            ws.config,
+            as_of=as_of,
+            engine=_engine(ws, engine),
+            mapping=mapping,
+            progress=steps,
+            workdir=ws.scratch("engine"),
+        )
+    )
     console.print(
         f"{summary.rows:,} customers as of {summary.as_of} (feature spec {summary.spec_version}) "
         f"in {summary.seconds:.1f} s -> {summary.path}",
