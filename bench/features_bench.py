@@ -310,6 +310,7 @@ def run(args: argparse.Namespace) -> tuple[list[RunResult], list[str], str]:
     import psutil
     import pyarrow.parquet as pq
 
+    from bench.report import update_section
     from keepwell.config import load_config
     from keepwell.io import write_text
 
@@ -357,6 +358,9 @@ def run(args: argparse.Namespace) -> tuple[list[RunResult], list[str], str]:
     if args.report:
         write_text(args.report, text)
         print(f"report written to {args.report}")
+    else:
+        update_section("features", text.replace("# ", "## ", 1))
+        print("report written to docs/benchmarks.md")
     (work / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
     return results, problems, text
 
@@ -372,7 +376,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--work", default=str(REPO / "workspace" / "bench"))
     p.add_argument("--runs", default="pandas,duckdb-subset,duckdb-full,spark-subset")
     p.add_argument("--memory-gb", type=int, default=6, help="DuckDB memory_limit, Spark driver")
-    p.add_argument("--report", default=str(REPO / "docs" / "benchmarks-features.md"))
+    p.add_argument(
+        "--report", help="write the report here (default: its docs/benchmarks.md section)"
+    )
     p.add_argument("--no-lookups", dest="lookups", action="store_false")
     # one measurement, in a child process
     p.add_argument("--worker", choices=KINDS, help=argparse.SUPPRESS)

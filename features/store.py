@@ -7,8 +7,8 @@ and answers `lookup(customer_ids)` with one row per requested id, in the request
 store does not know are kept, with `found` false and null features, never dropped silently.
 
 Lookups run on one connection. By default a store of up to `PRELOAD_MAX_CELLS` values is read
-into memory once (a DataFrame plus a hash index on customer_id: a lookup is a `take`, well under
-a millisecond for one id); a larger store answers every lookup with one parameterised DuckDB query.
+into memory once (a DataFrame plus a hash index on customer_id: a lookup is a `take`, about
+a millisecond for 1-10 ids); a larger store answers each lookup with one parameterised query.
 """
 
 from __future__ import annotations

@@ -164,14 +164,17 @@ class _Steps:
 def _run_feature_job(job):
     """Run a feature job with step-by-step progress; its known errors exit 1 with the message,
     and its warnings (skipped features, mapping notes) go to stderr."""
+    from features.engines import EngineError
     from features.mapping import MappingError
     from features.pipeline import AsOfError
+    from features.store import StoreError
     from keepwell.contract import ContractError
 
+    known = (AsOfError, MappingError, ContractError, EngineError, StoreError, FileNotFoundError)
     try:
         with _Steps() as steps:
             summary = job(steps)
-    except (AsOfError, MappingError, ContractError, FileNotFoundError, ValueError) as exc:
+    except (*known, ValueError) as exc:
         raise _fail(str(exc), 1) from None
     for w in summary.warnings:
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
