@@ -89,6 +89,18 @@ def epoch_micros(column: ibis.Value, engine: str) -> ibis.Value:
 # -- dates and ranges ------------------------------------------------------------------------
 
 
+def parse_day(value: Any, error: type[Exception] = ValueError, what: str = "as_of") -> dt.date:
+    """A `datetime.date` from a date, a datetime or an ISO string; `error` names the bad value."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise error(f"{what} must be a date (YYYY-MM-DD), got {value!r}") from None
+
+
 def normalize_dates(as_of_dates: Iterable[Any]) -> list[dt.date]:
     """Sorted unique `datetime.date`s; ISO strings and midnight datetimes are accepted."""
     out: set[dt.date] = set()

@@ -95,14 +95,9 @@ def _say(progress: Progress | None, message: str) -> None:
 
 
 def _as_date(value: dt.date | dt.datetime | str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise AsOfError(f"as_of must be a date YYYY-MM-DD, got {value!r}") from None
+    from features.build import parse_day
+
+    return parse_day(value, AsOfError)
 
 
 def monthly_as_of_dates(last: dt.date | str, months: int = 1) -> list[dt.date]:

@@ -37,15 +37,6 @@ PRELOAD_MAX_CELLS = 100_000_000  # e.g. 1,000,000 customers x 100 columns, about
 
 # The columns that record when something happened, per contract table: the newest of them is the
 # end of the data. Due dates of callbacks are plans, not events, and do not count.
-EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "customers": ("opened_at", "closed_at"),
-    "holdings": ("opened_at", "closed_at"),
-    "balances": ("month",),
-    "transactions": ("ts",),
-    "sessions": ("ts",),
-    "complaints": ("opened_at", "first_response_at", "resolved_at"),
-    "callbacks": ("done_at",),
-}
 
 
 class StoreError(RuntimeError):
@@ -90,14 +81,9 @@ def _describe(feature: Any) -> Any:
 
 
 def _as_date(value: dt.date | dt.datetime | str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise StoreError(f"as_of must be a date (YYYY-MM-DD), got {value!r}") from None
+    from features.build import parse_day
+
+    return parse_day(value, StoreError)
 
 
 def _to_arrow(features: Any, as_of: dt.date) -> pa.Table:
@@ -303,34 +289,12 @@ def _max_date(table: Any, column: str) -> dt.date | None:
 
 def event_range(tables: Mapping[str, Any]) -> tuple[dt.date, dt.date]:
     """The first and the last day on which any event in `tables` happened (UTC dates)."""
-    firsts: list[dt.date] = []
-    lasts: list[dt.date] = []
-    for name, columns in EVENT_COLUMNS.items():
-        table = tables.get(name)
-        if table is None:
-            continue
-        present = [c for c in columns if c in table.columns]
-        if not present:
-            continue
-        row = (
-            table.aggregate(
-                **{f"min_{c}": table[c].min() for c in present},
-                **{f"max_{c}": table[c].max() for c in present},
-            )
-            .to_pyarrow()
-            .to_pylist()[0]
-        )
-        for key, value in row.items():
-            if value is None:
-                continue
-            day = value.date() if isinstance(value, dt.datetime) else value
-            (firsts if key.startswith("min_") else lasts).append(day)
-    if not lasts:
-        raise StoreError(
-            "no events in the tables: cannot tell where the data ends "
-            f"(looked at {', '.join(f'{t}.{c}' for t, cs in EVENT_COLUMNS.items() for c in cs)})"
-        )
-    return min(firsts), max(lasts)
+    from features.build import data_range
+
+    try:
+        return data_range(tables)
+    except ValueError as exc:
+        raise StoreError(f"cannot tell where the data ends: {exc}") from None
 
 
 def default_as_of(tables: Mapping[str, Any]) -> dt.date:
