@@ -28,7 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(log_path=False)
 err_console = Console(stderr=True)
 
 ConfigOpt = Annotated[
