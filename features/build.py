@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import ibis.expr.datatypes as dtypes
 
+from features.dates import normalize_dates
 from features.definitions import prepare_tables
 from features.families.common import Params
 from features.spec import BASE_INPUTS, FeatureSpec, Measure
@@ -87,40 +88,6 @@ def epoch_micros(column: ibis.Value, engine: str) -> ibis.Value:
 
 
 # -- dates and ranges ------------------------------------------------------------------------
-
-
-def parse_day(value: Any, error: type[Exception] = ValueError, what: str = "as_of") -> dt.date:
-    """A `datetime.date` from a date, a datetime or an ISO string; `error` names the bad value."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise error(f"{what} must be a date (YYYY-MM-DD), got {value!r}") from None
-
-
-def normalize_dates(as_of_dates: Iterable[Any]) -> list[dt.date]:
-    """Sorted unique `datetime.date`s; ISO strings and midnight datetimes are accepted."""
-    out: set[dt.date] = set()
-    for raw in as_of_dates:
-        if isinstance(raw, dt.datetime):
-            if raw.time() != dt.time():
-                raise ValueError(f"as_of must be a date (midnight UTC), got {raw!r}")
-            out.add(raw.date())
-        elif isinstance(raw, dt.date):
-            out.add(raw)
-        elif isinstance(raw, str):
-            try:
-                out.add(dt.date.fromisoformat(raw))
-            except ValueError:
-                raise ValueError(f"as_of must be a date YYYY-MM-DD, got {raw!r}") from None
-        else:
-            raise ValueError(f"as_of must be a date, got {raw!r} ({type(raw).__name__})")
-    if not out:
-        raise ValueError("no as_of dates given")
-    return sorted(out)
 
 
 def _as_day(value: Any) -> dt.date:

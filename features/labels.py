@@ -29,11 +29,11 @@ from features.build import (
     check_as_of_range,
     customers_base,
     literal_like,
-    normalize_dates,
 )
 from features.build import (
     data_range as _event_range,
 )
+from features.dates import normalize_dates
 
 if TYPE_CHECKING:
     from keepwell.config import Config

@@ -95,7 +95,7 @@ def _say(progress: Progress | None, message: str) -> None:
 
 
 def _as_date(value: dt.date | dt.datetime | str) -> dt.date:
-    from features.build import parse_day
+    from features.dates import parse_day
 
     return parse_day(value, AsOfError)
 

@@ -81,7 +81,7 @@ def _describe(feature: Any) -> Any:
 
 
 def _as_date(value: dt.date | dt.datetime | str) -> dt.date:
-    from features.build import parse_day
+    from features.dates import parse_day
 
     return parse_day(value, StoreError)
 

@@ -132,12 +132,10 @@ def _expect_dict(value: Any, where: str, key: str) -> dict[str, Any]:
 
 
 def _date(value: Any, where: str, key: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
+    from features.dates import parse_day
+
     try:
-        return dt.date.fromisoformat(str(value))
+        return parse_day(value)
     except ValueError:
         raise _fail(where, key, f"expected a date YYYY-MM-DD, got {value!r}") from None
 

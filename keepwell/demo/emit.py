@@ -6,11 +6,10 @@ import numpy as np
 import pyarrow as pa
 
 from keepwell.config import SEGMENTS, Config
+from keepwell.demo.arrow import _ts
 from keepwell.demo.population import Customers, Rms
 from keepwell.demo.process import HNW, INSTITUTIONAL, PROTECTION, QUARTER_DAYS, RETAIL, Month, State
 
-US_PER_DAY = 86_400_000_000
-TS = pa.timestamp("us", tz="UTC")
 PRODUCTS = np.array(["deposit", "fund", "bond", "equity", "insurance", "structured", "loan"])
 PRODUCT_RISK = np.array([1, 3, 2, 4, 2, 5, 2], dtype=np.int8)  # usual risk level of each type
 PRODUCT_P = {
@@ -26,26 +25,6 @@ CHANNELS = np.array(["branch", "app", "web", "phone"])
 FEE_RATE = np.array([0.004, 0.001, 0.0015, 0.003])
 CATEGORIES = np.array(["fees", "service", "product", "digital", "advice", "other"])
 SEVERITIES = np.array(["low", "medium", "high"])
-
-
-def _us(days: np.ndarray) -> np.ndarray:
-    return np.round(np.asarray(days, dtype=np.float64) * US_PER_DAY).astype(np.int64)
-
-
-def _ts(days: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    us = _us(np.nan_to_num(days, nan=0.0))
-    mask = None if valid is None else ~valid
-    return pa.array(us, type=pa.int64(), mask=mask).cast(TS)
-
-
-def rms_table(rms: Rms) -> pa.Table:
-    return pa.table(
-        {
-            "rm_id": pa.array(rms.rm_id, pa.string()),
-            "branch_id": pa.array(rms.branch_id, pa.string()),
-            "capacity_per_day": pa.array(rms.capacity, pa.int64()),
-        }
-    )
 
 
 class Book:

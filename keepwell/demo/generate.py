@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from keepwell.config import SEGMENTS, Config, DemoConfig
-from keepwell.demo import emit
+from keepwell.demo import arrow, emit
 from keepwell.demo.population import Customers, make_customers, make_rms
 from keepwell.demo.process import NO_EVENT, State, oracle, step
 from keepwell.io import atomic_dir
@@ -182,7 +182,7 @@ def generate(
                     churn_sum += float(pa.compute.sum(o["p_churn"]).as_py() or 0)
                     complaint_sum += float(pa.compute.sum(o["p_complaint"]).as_py() or 0)
                     oracle_rows += o.num_rows
-                rms_table = emit.rms_table(rms)
+                rms_table = arrow.rms_table(rms)
                 pq.write_table(rms_table, tmp / "rms.parquet")
                 rows["rms"] = rms_table.num_rows
             finally:
