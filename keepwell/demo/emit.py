@@ -156,7 +156,6 @@ class Book:
     # ---- one month ------------------------------------------------------------------------
     def emit_month(
         self,
-        m: int,
         day: int,
         days: int,
         before: State,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,6 @@ class DemoSummary:
     seconds: float
     churn_rate_90d: float
     complaint_rate_90d: float
-    notes: list[str] = field(default_factory=list)
 
     def render(self) -> Table:
         t = Table(title=f"Demo bank written to {self.out}", show_header=True)
@@ -135,7 +134,7 @@ def _simulate_chunk(
             )
         new_state, month = step(static, state, day, days, step_rng, het, holdout)
         present = alive & (static.opened_day < day + days)
-        book.emit_month(m, day, days, state, new_state, month, present)
+        book.emit_month(day, days, state, new_state, month, present)
         alive &= ~(month.churned & present)
         state = new_state
         progress.advance(task)

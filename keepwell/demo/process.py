@@ -31,7 +31,7 @@ future (Rao-Blackwellised: it averages the hazards along each path rather than t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -331,7 +331,7 @@ def oracle(
 
     p_churn = 1.0 - survival(sst, True, "churn")
     p_churn_called = 1.0 - survival(called, True, "churn")
-    p_complaint = 1.0 - survival(replace(sst), False, "complaint")
+    p_complaint = 1.0 - survival(sst, False, "complaint")  # step never mutates its input
     return (
         p_churn.astype(np.float32),
         p_complaint.astype(np.float32),
