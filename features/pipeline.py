@@ -323,6 +323,11 @@ def _labels(data: LoadedData, dates: list[dt.date], config: Config) -> ibis.Tabl
     return build_labels(data.tables, dates, config, data_range=event_days)
 
 
+# Snappy, as pandas and Spark write by default: zstd files are about a third smaller but take
+# 1.6x as long to write (8M feature rows: 3.3 s against 2.0 s).
+PARQUET_COMPRESSION = "snappy"
+
+
 def write_table(
     table: ibis.Table, backend: BaseBackend, out: Path | str, *, sort: bool = False
 ) -> int:
@@ -340,13 +345,13 @@ def write_table(
     ordered = table.order_by(keys) if sort and keys else table
     with atomic_path(out) as tmp:
         if engine_of(backend) == "duckdb":
-            backend.to_parquet(ordered, tmp, compression="zstd")
+            backend.to_parquet(ordered, tmp, compression=PARQUET_COMPRESSION)
         else:
             writer = None
             try:
                 for batch in backend.to_pyarrow_batches(ordered, chunk_size=200_000):
                     if writer is None:
-                        writer = pq.ParquetWriter(tmp, batch.schema, compression="zstd")
+                        writer = pq.ParquetWriter(tmp, batch.schema, compression=PARQUET_COMPRESSION)
                     writer.write_batch(batch)
                 if writer is None:  # no rows: still a valid file with the schema
                     pq.write_table(ordered.schema().to_pyarrow().empty_table(), tmp)

@@ -119,6 +119,57 @@ class Reasons(_Frozen):
     never_as_reason: tuple[str, ...]
 
 
+class ModelShape(_Frozen):
+    """A LightGBM tree shape: explanation cost grows with trees x leaves x depth."""
+
+    num_leaves: int = Field(ge=2, le=1024)
+    max_depth: int = Field(ge=-1, le=64)  # -1: no limit
+    min_child_samples: int = Field(ge=1)
+
+
+class SplitConfig(_Frozen):
+    snapshots: int = Field(ge=3, le=120)  # monthly labelled snapshots, the newest the last labelled
+    valid_snapshots: int = Field(ge=1)
+    test_snapshots: int = Field(ge=1)
+
+
+class ExplainBudget(_Frozen):
+    customers: int = Field(ge=1)
+    seconds: float = Field(gt=0)
+    cores: int = Field(ge=1)
+    auc_tolerance: float = Field(ge=0, lt=1)  # against the best unconstrained shape (validation)
+
+
+class PromotionConfig(_Frozen):
+    roc_auc_tolerance: float = Field(ge=0, lt=1)
+    calibration_tolerance: float = Field(ge=0, lt=1)  # expected calibration error may rise by
+
+
+class TrainingConfig(_Frozen):
+    targets: tuple[Literal["churn", "complaint"], ...]
+    seed: int = Field(ge=0)
+    split: SplitConfig
+    lightgbm: dict[str, float | int | str | bool]
+    max_trees: int = Field(ge=10)
+    early_stopping_rounds: int = Field(ge=1)
+    imbalance: Literal["none", "balanced"]
+    calibration: Literal["isotonic", "platt"]
+    shapes: tuple[ModelShape, ...]
+    explain_budget: ExplainBudget
+    tuning_trials: int = Field(ge=0)  # 0: no hyper-parameter search
+    promotion: PromotionConfig
+    registered_models: dict[str, str]  # target -> registered model name
+
+    @model_validator(mode="after")
+    def _names(self) -> TrainingConfig:
+        missing = [t for t in self.targets if t not in self.registered_models]
+        if missing:
+            raise ValueError(f"registered_models lacks a name for target(s) {missing}")
+        if not self.shapes:
+            raise ValueError("shapes must list at least one model shape")
+        return self
+
+
 class DemoConfig(_Frozen):
     customers: int = Field(ge=10)
     months: int = Field(ge=2, le=120)
@@ -152,6 +203,7 @@ class Config(_Frozen):
     tiers: Tiers
     capacity: Capacity
     reasons: Reasons
+    training: TrainingConfig
     demo: DemoConfig
 
 
