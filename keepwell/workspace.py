@@ -3,6 +3,7 @@ audit log, lists, reports)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,5 +42,7 @@ class Workspace:
 
     @property
     def mlflow_uri(self) -> str:
-        uri = self.config.mlflow.tracking_uri
+        """Tracking and registry: `mlflow.tracking_uri` in the config, else the environment's
+        MLFLOW_TRACKING_URI (as `mlflow run` sets it), else a SQLite file in the workspace."""
+        uri = self.config.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         return uri if uri else f"sqlite:///{self.root / 'mlflow.db'}"

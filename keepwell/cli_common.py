@@ -1,0 +1,123 @@
+"""What every `keepwell` command shares: the Typer app, consoles, options, errors, progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from keepwell.config import Config, ConfigError, load_config
+from keepwell.workspace import Workspace
+
+app = typer.Typer(
+    help="Keepwell: churn and complaint risk, reasons and callback lists for banks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(log_path=False)
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="YAML file merged over conf/keepwell.yaml.", dir_okay=False),
+]
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace", help="Folder for everything Keepwell writes (default: ./workspace)."
+    ),
+]
+
+_state: dict[str, Path | None] = {"config": None, "workspace": None}
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def open_workspace(config: Path | None, workspace: Path | None) -> Workspace:
+    """Load the configuration once, at the edge; options on the command beat the global ones."""
+    config_file = config or _state["config"]
+    root = workspace or _state["workspace"] or Path("workspace")
+    try:
+        cfg: Config = load_config(config_file)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    return Workspace.open(root, cfg)
+
+
+@app.callback()
+def _main(config: ConfigOpt = None, workspace: WorkspaceOpt = None) -> None:
+    _state["config"] = config
+    _state["workspace"] = workspace
+
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option("--data", help="Folder of bank tables (default: the demo bank in the workspace)."),
+]
+EngineOpt = Annotated[
+    str | None, typer.Option("--engine", help="duckdb or spark (config: features.engine).")
+]
+MappingOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--mapping",
+        help="YAML column mapping for your own files (see conf/mappings/).",
+        dir_okay=False,
+    ),
+]
+
+
+class _Steps:
+    """A rich status line that shows each step of a long job, with the time since it began."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._time = time.perf_counter
+        self._began = self._time()
+        self._status = console.status("starting")
+
+    def __enter__(self):
+        self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._status.__exit__(*exc)
+
+    def __call__(self, message: str) -> None:
+        elapsed = self._time() - self._began
+        console.log(f"[dim]{elapsed:6.1f} s[/] {message}", highlight=False)
+        self._status.update(message)
+
+
+def _run_feature_job(job):
+    """Run a feature job with step-by-step progress; its known errors exit 1 with the message,
+    and its warnings (skipped features, mapping notes) go to stderr."""
+    from features.engines import EngineError
+    from features.mapping import MappingError
+    from features.pipeline import AsOfError
+    from features.store import StoreError
+    from keepwell.contract import ContractError
+
+    known = (AsOfError, MappingError, ContractError, EngineError, StoreError, FileNotFoundError)
+    try:
+        with _Steps() as steps:
+            summary = job(steps)
+    except (*known, ValueError) as exc:
+        raise _fail(str(exc), 1) from None
+    for w in summary.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    return summary
+
+
+def _engine(ws: Workspace, engine: str | None) -> str:
+    chosen = engine or ws.config.features.engine
+    if chosen not in ("duckdb", "spark"):
+        raise _fail(f"--engine must be duckdb or spark, got {chosen!r}")
+    return chosen

@@ -1,0 +1,403 @@
+"""The training, evaluation and promotion jobs, as the CLI and the MLproject entry points run them.
+
+`train` is one MLflow run: labelled monthly snapshots -> split by time -> per target a LightGBM
+model (shape chosen for explanation cost), calibrated on the validation period -> evaluation on
+the test period against a logistic regression, the seed rule and (on the demo bank) the oracle ->
+plots, model cards, `workspace/reports/evaluation.json` -> one self-contained pyfunc per target,
+registered as a new version with the alias `challenger`.
+
+`evaluate` scores a registered model (by alias) on the test period of the data, with the same
+baselines. `promote` compares `challenger` with `champion` on the same held-out rows and moves
+`champion` only when the rules in `training.registry.decide_promotion` allow it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from training.registry import (
+    CHALLENGER,
+    CHAMPION,
+    Promotion,
+    alias_version,
+    apply_promotion,
+    decide_promotion,
+    model_uri,
+    registered_name,
+    require_alias,
+    set_alias,
+    setup_mlflow,
+)
+
+if TYPE_CHECKING:
+    from keepwell.config import Config
+    from keepwell.workspace import Workspace
+    from training.dataset import TrainingData
+    from training.evaluate import Evaluation
+    from training.fitted import FittedModel
+    from training.split import TimeSplit
+
+Progress = Callable[[str], None]
+REPO = Path(__file__).resolve().parents[1]
+SHAP_SAMPLE_ROWS = 5000  # test rows behind the SHAP summary plot
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
+def code_version() -> str:
+    """The git commit of the code (with "-dirty" for uncommitted changes), else the package
+    version."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        from importlib.metadata import version
+
+        return f"keepwell-{version('keepwell')}"
+
+
+@dataclass
+class Prepared:
+    """The labelled snapshots of a data folder, split by time, with what evaluation needs."""
+
+    data: TrainingData
+    split: TimeSplit
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+    data_dir: Path | None
+    capacity: int | None
+
+
+def prepare(
+    data_dir: Path | str,
+    config: Config,
+    *,
+    engine: str = "duckdb",
+    mapping: Any = None,
+    last_as_of: dt.date | str | None = None,
+    progress: Progress | None = None,
+) -> Prepared:
+    from training.dataset import load_training_data
+    from training.evaluate import daily_capacity
+    from training.split import time_split
+
+    split_cfg = config.training.split
+    data = load_training_data(
+        data_dir, config, last_as_of=last_as_of, engine=engine, mapping=mapping,
+        progress=progress,
+    )  # fmt: skip
+    split = time_split(
+        data.as_of_dates, config.labels.horizon_days, split_cfg.valid_snapshots,
+        split_cfg.test_snapshots,
+    )  # fmt: skip
+    train, valid, test = split.frames(data.frame)
+    _say(
+        progress,
+        f"split by time: train {len(train):,} rows ({split.train[0]}..{split.train[-1]}), "
+        f"valid {len(valid):,} ({split.valid[0]}..{split.valid[-1]}), "
+        f"test {len(test):,} ({split.test[0]}..{split.test[-1]})",
+    )
+    folder = Path(data_dir) if mapping is None else None
+    capacity = daily_capacity(folder) if folder is not None else None
+    return Prepared(data, split, train, valid, test, folder, capacity)
+
+
+def baseline_scores(prep: Prepared, target: str, config: Config) -> dict[str, np.ndarray | None]:
+    """The logistic regression (trained on the train part), the seed rule and the oracle."""
+    from training.baselines import fit_logistic, oracle_scores, seed_rule
+
+    d = prep.data
+    logistic = fit_logistic(prep.train, target, d.features, d.categorical,
+                            seed=config.training.seed)  # fmt: skip
+    try:
+        rule = seed_rule(prep.test)
+    except KeyError:  # mapped data without the rule's features
+        rule = None
+    oracle = oracle_scores(prep.data_dir, prep.test, target) if prep.data_dir else None
+    return {"logistic": logistic.predict_proba(prep.test), "seed_rule": rule, "oracle": oracle}
+
+
+@dataclass
+class RegisteredModel:
+    target: str
+    name: str
+    version: str
+    uri: str
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    evaluation: Evaluation
+    evaluation_path: Path
+    split: TimeSplit
+    models: dict[str, RegisteredModel] = field(default_factory=dict)
+    fitted: dict[str, FittedModel] = field(default_factory=dict)
+    cards: dict[str, Path] = field(default_factory=dict)
+    shapes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _run_params(prep: Prepared, config: Config, engine: str) -> dict[str, Any]:
+    d = prep.data
+    t = config.training
+    params: dict[str, Any] = {
+        "data_first_as_of": d.as_of_dates[0],
+        "data_last_as_of": d.as_of_dates[-1],
+        "data_snapshots": len(d.as_of_dates),
+        "data_end": d.data_end,
+        "data_rows": len(d.frame),
+        "data_hash": d.data_hash,
+        "feature_spec_version": d.spec.version,
+        "features": len(d.features),
+        "engine": engine,
+        "horizon_days": config.labels.horizon_days,
+        "calibration": t.calibration,
+        "imbalance": t.imbalance,
+        "max_trees": t.max_trees,
+        "early_stopping_rounds": t.early_stopping_rounds,
+        "seed": t.seed,
+        **{f"lgb_{k}": v for k, v in t.lightgbm.items()},
+        **prep.split.describe(),
+    }
+    return {k: str(v) for k, v in params.items()}
+
+
+def train(
+    data_dir: Path | str,
+    config: Config,
+    workspace: Workspace,
+    *,
+    engine: str = "duckdb",
+    mapping: Any = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """One MLflow run that trains, evaluates and registers a model per target (see module doc)."""
+    import mlflow
+
+    from training.evaluate import evaluate, flat_metrics, write_evaluation
+    from training.model import fit_target
+    from training.reasons import reference_values
+
+    setup_mlflow(workspace)
+    prep = prepare(data_dir, config, engine=engine, mapping=mapping, progress=progress)
+    d = prep.data
+    targets = [t for t in config.training.targets if t in d.targets]
+    if not targets:
+        raise ValueError(f"the data has none of the targets {config.training.targets} as labels")
+    version = code_version()
+    run_name = f"train {d.as_of_dates[-1]} ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M})"
+    with mlflow.start_run(run_name=run_name) as run, tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_params(_run_params(prep, config, engine))
+        mlflow.set_tags({"code_version": version, "data_dir": str(data_dir),
+                         "keepwell.job": "train"})  # fmt: skip
+        mlflow.log_dict({"features": d.spec.records(), "params": list(d.spec.params)},
+                        "feature_spec.json")  # fmt: skip
+        fitted: dict[str, FittedModel] = {}
+        scores: dict[str, dict[str, np.ndarray | None]] = {}
+        for target in targets:
+            _say(progress, f"{target}: fitting LightGBM shapes on {len(prep.train):,} rows")
+            model = fit_target(prep.train, prep.valid, target, d.features, d.categorical, config,
+                               progress=progress)  # fmt: skip
+            model.extra.update(
+                reference=reference_values(prep.train, d.features),
+                data_window={k: str(v) for k, v in d.window().items()},
+                split=prep.split.describe(),
+                data_hash=d.data_hash,
+                code_version=version,
+            )
+            fitted[target] = model
+            _say(progress, f"{target}: baselines and test-period scores")
+            scores[target] = {"model": model.predict_proba(prep.test),
+                              **baseline_scores(prep, target, config)}  # fmt: skip
+        evaluation = evaluate(prep.test, scores, capacity=prep.capacity)
+        reports = workspace.reports
+        reports.mkdir(parents=True, exist_ok=True)
+        evaluation_path = write_evaluation(reports / "evaluation.json", evaluation)
+        mlflow.log_artifact(str(evaluation_path))
+        mlflow.log_metrics(flat_metrics(evaluation))
+        _say(progress, "plots")
+        _log_plots(prep, fitted, scores, config, Path(tmp) / "plots")
+        result = TrainResult(run.info.run_id, evaluation, evaluation_path, prep.split)
+        for target, model in fitted.items():
+            result.shapes[target] = list(model.extra.get("shapes", []))
+            result.cards[target] = _log_card(target, model, evaluation, prep, config, version,
+                                             reports)  # fmt: skip
+            _say(progress, f"{target}: logging and registering the model")
+            result.models[target] = _register(target, model, prep, config, run.info.run_id)
+        result.fitted = fitted
+    return result
+
+
+def _log_plots(
+    prep: Prepared,
+    fitted: dict[str, FittedModel],
+    scores: dict[str, dict[str, np.ndarray | None]],
+    config: Config,
+    folder: Path,
+) -> None:
+    import mlflow
+
+    from training.evaluate import risk_tier
+    from training.plots import save_figures, shap_summary_figure, target_figures
+
+    test = prep.test
+    sample = test.sample(min(SHAP_SAMPLE_ROWS, len(test)), random_state=config.training.seed)
+    snapshots = len(prep.split.test)
+    for target, model in fitted.items():
+        y = test[target].to_numpy(float)
+        cuts = config.tiers.risk_cut_points
+        figs = target_figures(
+            target, y, scores[target], capacity=prep.capacity, snapshots=snapshots,
+            tiers=risk_tier(scores[target]["model"], target, config),
+            cuts={"high": getattr(cuts.high, target), "medium": getattr(cuts.medium, target)},
+        )  # fmt: skip
+        contributions = model.contributions(sample)
+        figs[f"{target}_shap_summary"] = shap_summary_figure(
+            contributions, model.matrix(sample), list(model.features)
+        )
+        save_figures(figs, folder)
+    mlflow.log_artifacts(str(folder), "plots")
+
+
+def _log_card(
+    target: str,
+    model: FittedModel,
+    evaluation: Evaluation,
+    prep: Prepared,
+    config: Config,
+    version: str,
+    reports: Path,
+) -> Path:
+    import mlflow
+
+    from keepwell.io import write_text
+    from training.card import model_card
+
+    card = model_card(
+        target, model, evaluation.targets[target], prep.split.describe(),
+        {k: str(v) for k, v in prep.data.window().items()}, prep.data.spec.version, version,
+        list(model.extra.get("shapes", [])), config,
+    )  # fmt: skip
+    mlflow.log_text(card, f"model_card_{target}.md")
+    path = reports / f"model_card_{target}.md"
+    write_text(path, card)
+    return path
+
+
+def _register(
+    target: str, model: FittedModel, prep: Prepared, config: Config, run_id: str
+) -> RegisteredModel:
+    from mlflow import MlflowClient
+
+    from training.pyfunc import log_model
+
+    name = registered_name(config, target)
+    example = prep.test[list(model.features)].head(5)
+    info = log_model(model, prep.data.spec, config, name=f"{target}_model",
+                     registered_model_name=name, input_example=example)  # fmt: skip
+    version = str(info.registered_model_version)
+    set_alias(name, CHALLENGER, version)
+    client = MlflowClient()
+    client.set_model_version_tag(name, version, "data_hash", prep.data.data_hash)
+    client.set_model_version_tag(name, version, "test_period", json.dumps(
+        [str(d) for d in prep.split.test]))  # fmt: skip
+    client.set_model_version_tag(name, version, "run_id", run_id)
+    return RegisteredModel(target, name, version, model_uri(name, CHALLENGER))
+
+
+# -- evaluate and promote registered models ----------------------------------------------------
+
+
+def _registered_probabilities(name: str, version: str, frame: pd.DataFrame) -> np.ndarray:
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    return model.predict(frame)["probability"].to_numpy(float)
+
+
+def evaluate_registered(
+    data_dir: Path | str,
+    config: Config,
+    workspace: Workspace,
+    *,
+    alias: str = CHAMPION,
+    engine: str = "duckdb",
+    mapping: Any = None,
+    progress: Progress | None = None,
+) -> tuple[Evaluation, Path, dict[str, str]]:
+    """Score the `alias` version of each target's registered model on the test period of the
+    data with the same baselines; writes `reports/evaluation.json`. Returns the evaluation, its
+    path and the versions used."""
+    from training.evaluate import evaluate, write_evaluation
+
+    setup_mlflow(workspace)
+    versions = {t: require_alias(registered_name(config, t), alias)
+                for t in config.training.targets}  # fmt: skip
+    prep = prepare(data_dir, config, engine=engine, mapping=mapping, progress=progress)
+    scores = {}
+    for target, version in versions.items():
+        _say(progress, f"{target}: scoring {registered_name(config, target)} v{version}")
+        p = _registered_probabilities(registered_name(config, target), version, prep.test)
+        scores[target] = {"model": p, **baseline_scores(prep, target, config)}
+    evaluation = evaluate(prep.test, scores, capacity=prep.capacity)
+    path = write_evaluation(workspace.reports / "evaluation.json", evaluation)
+    return evaluation, path, versions
+
+
+def promote(
+    data_dir: Path | str,
+    config: Config,
+    workspace: Workspace,
+    *,
+    engine: str = "duckdb",
+    mapping: Any = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> list[Promotion]:
+    """Compare `challenger` with `champion` per target on the test period of the data; move
+    `champion` where the rules allow (not with `dry_run`)."""
+    from training.metrics import expected_calibration_error, roc_auc
+
+    setup_mlflow(workspace)
+    names = {t: registered_name(config, t) for t in config.training.targets}
+    challengers = {t: require_alias(n, CHALLENGER) for t, n in names.items()}
+    prep = prepare(data_dir, config, engine=engine, mapping=mapping, progress=progress)
+    decisions = []
+    for target, name in names.items():
+        y = prep.test[target].to_numpy(float)
+
+        def metrics(version: str, name: str = name, y: np.ndarray = y) -> dict[str, float]:
+            p = _registered_probabilities(name, version, prep.test)
+            return {"roc_auc": roc_auc(y, p), "ece": expected_calibration_error(y, p)}
+
+        _say(progress, f"{target}: comparing challenger and champion on {len(y):,} test rows")
+        champion_version = alias_version(name, CHAMPION)
+        champion = (champion_version, metrics(champion_version)) if champion_version else None
+        decision = decide_promotion(
+            target, name, (challengers[target], metrics(challengers[target])), champion,
+            config.training.promotion,
+        )  # fmt: skip
+        if not dry_run:
+            apply_promotion(decision)
+        decisions.append(decision)
+    return decisions
