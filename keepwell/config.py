@@ -74,6 +74,11 @@ class Policy(_Frozen):
     elderly_age: int = Field(ge=18, le=120)
     working_days: tuple[int, ...]
     holidays: tuple[dt.date, ...] = ()
+    # complaint resolution due at the opening time of day N working days later, or at the end of
+    # that working day (the convention of the resolution-breach feature)
+    resolution_due: Literal["same_time", "end_of_day"] = "same_time"
+    post_sale_lapse_days: int | None = Field(default=91, ge=1)  # None: never lapses
+    callback_notice_days: int = Field(default=7, ge=0)
 
     @model_validator(mode="after")
     def _weekdays(self) -> Policy:
@@ -104,9 +109,75 @@ class RiskCuts(_Frozen):
     medium: RiskCut
 
 
+TierKey = Literal["vip", "priority", "standard"]
+RiskKey = Literal["high", "medium", "low"]
+# serving.schemas.Channel (kept here too: the core config does not import serving)
+ChannelName = Literal["rm_call", "call_centre", "e_questionnaire", "visit", "none"]
+
+
+class ValueInput(_Frozen):
+    """One input of the value score: weight x f(x), f chosen by `transform` (serving/tiers.py)."""
+
+    weight: float
+    transform: Literal["log1p", "linear", "ordinal"]
+    cap: float | None = None  # linear: x clipped to [floor, cap], divided by cap
+    floor: float = 0.0
+    levels: tuple[str, ...] = ()  # ordinal: lowest first
+
+    @model_validator(mode="after")
+    def _shape(self) -> ValueInput:
+        if self.transform == "linear" and not (self.cap and self.cap > max(self.floor, 0)):
+            raise ValueError(
+                f"a linear input needs cap > 0 and cap > floor, got cap {self.cap}, "
+                f"floor {self.floor}"
+            )
+        if self.transform == "ordinal" and len(set(self.levels)) < 2:
+            raise ValueError(f"an ordinal input needs 2 or more distinct levels, got {self.levels}")
+        return self
+
+
+class MatrixCell(_Frozen):
+    """What to do for one (value tier, risk tier): the action text and a base priority."""
+
+    action: str = Field(min_length=1)
+    priority: int = Field(ge=1)  # 1 is the most urgent
+    contact: bool = True  # false: no contact, channel "none"
+
+
+class SpecialCare(_Frozen):
+    """Elderly or disabled customers are always contacted by a person (DESIGN.md section 1)."""
+
+    human_channel: Literal["rm_call", "call_centre", "visit"]  # replaces e_questionnaire
+    disabled_channel: Literal["rm_call", "call_centre", "visit"] | None = None
+
+
+def _complete(name: str, table: dict, keys: tuple[str, ...]) -> None:
+    missing = [k for k in keys if k not in table]
+    if missing:
+        raise ValueError(f"{name} lacks {missing}; it needs every one of {list(keys)}")
+
+
 class Tiers(_Frozen):
     value_cut_points: ValueCuts
     risk_cut_points: RiskCuts
+    value_weights: dict[str, ValueInput]
+    matrix: dict[TierKey, dict[RiskKey, MatrixCell]]
+    segment_channel: dict[Segment, dict[RiskKey, ChannelName]]
+    unknown_segment: Segment = "retail"
+    special_care: SpecialCare
+
+    @model_validator(mode="after")
+    def _tables(self) -> Tiers:
+        if not self.value_weights:
+            raise ValueError("value_weights must list at least one input")
+        risks: tuple[str, ...] = ("high", "medium", "low")
+        _complete("matrix", self.matrix, ("vip", "priority", "standard"))
+        for tier, row in self.matrix.items():
+            _complete(f"matrix.{tier}", row, risks)
+        _complete("segment_channel", self.segment_channel, SEGMENTS)
+        for segment, row in self.segment_channel.items():
+            _complete(f"segment_channel.{segment}", row, risks)
+        return self
 
 
 class Capacity(_Frozen):
@@ -154,6 +225,7 @@ class TrainingConfig(_Frozen):
     early_stopping_rounds: int = Field(ge=1)
     imbalance: Literal["none", "balanced"]
     calibration: Literal["isotonic", "platt"]
+    isotonic_min_rows: int = Field(default=0, ge=0)  # fewer calibration rows: Platt instead
     shapes: tuple[ModelShape, ...]
     explain_budget: ExplainBudget
     tuning_trials: int = Field(ge=0)  # 0: no hyper-parameter search

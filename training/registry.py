@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm in CLI output
 
 if TYPE_CHECKING:
     from keepwell.config import Config, PromotionConfig

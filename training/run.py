@@ -239,7 +239,7 @@ def train(
         _log_plots(prep, fitted, scores, config, Path(tmp) / "plots")
         result = TrainResult(run.info.run_id, evaluation, evaluation_path, prep.split)
         for target, model in fitted.items():
-            result.shapes[target] = list(model.extra.get("shapes", []))
+            result.shapes[target] = shapes_table(model)
             result.cards[target] = _log_card(target, model, evaluation, prep, config, version,
                                              reports)  # fmt: skip
             _say(progress, f"{target}: logging and registering the model")
@@ -279,6 +279,35 @@ def _log_plots(
     mlflow.log_artifacts(str(folder), "plots")
 
 
+def shapes_table(model: FittedModel) -> list[dict[str, Any]]:
+    """The candidate shapes of `fit_target` as rows for the model card and the CLI."""
+    chosen = model.extra.get("shape_choice", {}).get("chosen")
+    rows = []
+    for i, c in enumerate(model.extra.get("shapes", [])):
+        rows.append({
+            **c.get("shape", {}),
+            "valid_roc_auc": c.get("valid_auc"),
+            "trees": c.get("trees"),
+            "predict_us_per_row": c.get("predict_us_per_row"),
+            "explain_us_per_row": c.get("explain_us_per_row"),
+            "projected_explain_seconds": c.get("explain_seconds"),
+            "chosen": i == chosen,
+        })  # fmt: skip
+    return rows
+
+
+def data_window(prep: Prepared, target: str) -> dict[str, Any]:
+    """Rows, positives and base rate of each part for `target`, plus the data's identity."""
+    out: dict[str, Any] = {}
+    for part, frame in (("train", prep.train), ("valid", prep.valid), ("test", prep.test)):
+        y = frame[target].to_numpy(float)
+        out[part] = {"rows": len(y), "positives": int(y.sum()),
+                     "base_rate": float(y.mean()) if len(y) else None}  # fmt: skip
+    out |= {k: str(v) for k, v in prep.data.window().items()}
+    out["data_hash"] = prep.data.data_hash
+    return out
+
+
 def _log_card(
     target: str,
     model: FittedModel,
@@ -295,8 +324,7 @@ def _log_card(
 
     card = model_card(
         target, model, evaluation.targets[target], prep.split.describe(),
-        {k: str(v) for k, v in prep.data.window().items()}, prep.data.spec.version, version,
-        list(model.extra.get("shapes", [])), config,
+        data_window(prep, target), prep.data.spec.version, version, shapes_table(model), config,
     )  # fmt: skip
     mlflow.log_text(card, f"model_card_{target}.md")
     path = reports / f"model_card_{target}.md"
@@ -332,7 +360,8 @@ def _registered_probabilities(name: str, version: str, frame: pd.DataFrame) -> n
     import mlflow
 
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    return model.predict(frame)["probability"].to_numpy(float)
+    inputs = model.metadata.get_input_schema().input_names()
+    return model.predict(frame[inputs])["probability"].to_numpy(float)
 
 
 def evaluate_registered(
