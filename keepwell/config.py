@@ -229,6 +229,7 @@ class TrainingConfig(_Frozen):
     shapes: tuple[ModelShape, ...]
     explain_budget: ExplainBudget
     tuning_trials: int = Field(ge=0)  # 0: no hyper-parameter search
+    threads: int = Field(default=2, ge=1)  # LightGBM training threads
     promotion: PromotionConfig
     registered_models: dict[str, str]  # target -> registered model name
 

@@ -42,7 +42,11 @@ class Workspace:
 
     @property
     def mlflow_uri(self) -> str:
-        """Tracking and registry: `mlflow.tracking_uri` in the config, else the environment's
-        MLFLOW_TRACKING_URI (as `mlflow run` sets it), else a SQLite file in the workspace."""
-        uri = self.config.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        """Tracking and registry: `mlflow.tracking_uri` in the config, else, inside a job that
+        `mlflow run` launched (MLFLOW_RUN_ID set), the tracking URI it passes, else a SQLite file
+        in the workspace. (MLflow itself writes MLFLOW_TRACKING_URI into the environment on
+        `set_tracking_uri`, so outside `mlflow run` that variable says nothing about this
+        workspace.)"""
+        launched = os.environ.get("MLFLOW_RUN_ID") and os.environ.get("MLFLOW_TRACKING_URI")
+        uri = self.config.mlflow.tracking_uri or launched
         return uri if uri else f"sqlite:///{self.root / 'mlflow.db'}"

@@ -1,0 +1,88 @@
+"""The BentoML service CRM systems call (`keepwell serve` runs `serving.service:Keepwell`).
+
+The HTTP layer only. The endpoints are FastAPI routes mounted on the BentoML service (BentoML's
+documented way to own authentication and error bodies), so BentoML still provides the workers,
+`/livez`, `/readyz`, `/metrics` and the server. Everything else is imported:
+`serving.app.ScoringAPI` (keys, limits, validation, audit), `serving.scoring.Scorer` (the models),
+`serving.openapi` (the OpenAPI document and docs page).
+
+The workspace and configuration come from KEEPWELL_WORKSPACE, KEEPWELL_CONFIG and KEEPWELL_DATA,
+read when BentoML creates the service instance, not at import. Room for the RM page (issue 7):
+its routes go on `api` under `/rm` (or a sub-app mounted there), above the catch-all route.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Nothing leaves the machine: usage tracking off before BentoML or MLflow is imported.
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import bentoml
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from serving.app import FEATURES, SCORE, SCORING_PATHS, Refusal, ScoringAPI
+from serving.openapi import DOCS_HEADERS, DOCS_HTML, DOCS_INIT_JS, static_folder
+
+# GET-only paths (BentoML's and the docs): another method is 405, not 404 from the catch-all.
+READ_ONLY = dict.fromkeys(
+    (
+        "/livez",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/schema.json",
+        "/docs.json",
+        "/docs",
+        "/docs/init.js",
+        "/",
+    ),
+    "GET, HEAD",
+)
+api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)  # the document is ours: /docs.json
+api.mount("/static_content", StaticFiles(directory=static_folder()), name="static_content")
+
+
+@bentoml.service(name="keepwell", http={"host": "127.0.0.1", "port": 3000}, traffic={"timeout": 30})
+@bentoml.asgi_app(api, path="/")
+class Keepwell:
+    """Churn and complaint risk, reasons and the next action for bank customers."""
+
+    def __init__(self) -> None:
+        self.http = ScoringAPI.from_env()
+
+    @api.post(SCORE)
+    async def score(self, request: Request) -> Response:
+        return await self.http.handle(request, SCORE)
+
+    @api.post(FEATURES)
+    async def score_features(self, request: Request) -> Response:
+        return await self.http.handle(request, FEATURES)
+
+    @api.get("/docs.json")
+    async def openapi(self) -> Response:
+        return JSONResponse(self.http.openapi())
+
+    @api.get("/")
+    @api.get("/docs")
+    async def docs(self) -> Response:
+        return HTMLResponse(DOCS_HTML, headers=DOCS_HEADERS)
+
+    @api.get("/docs/init.js")
+    async def docs_init(self) -> Response:
+        return Response(DOCS_INIT_JS, media_type="text/javascript", headers=DOCS_HEADERS)
+
+    # Last: what no route above (nor BentoML's own) answers gets an ErrorBody, not plain text.
+    @api.api_route(
+        "/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    )
+    async def unknown(self, request: Request) -> Response:
+        allowed = "POST" if request.url.path in SCORING_PATHS else READ_ONLY.get(request.url.path)
+        if allowed:
+            detail = f"{request.method} is not allowed here; use {allowed.split(',')[0]}"
+            return Refusal(405, "invalid_request", detail, headers={"Allow": allowed}).response()
+        return Refusal(404, "not_found", "no such endpoint; see /docs").response()
