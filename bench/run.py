@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["bench.demo_bench", "bench.features_bench", "bench.crossval_bench", "bench.serving_bench"]
+BENCHES = [
+    "bench.demo_bench",
+    "bench.features_bench",
+    "bench.crossval_bench",
+    "bench.serving_bench",
+]
 
 
 def main() -> None:
