@@ -155,6 +155,7 @@ class TrainResult:
     fitted: dict[str, FittedModel] = field(default_factory=dict)
     cards: dict[str, Path] = field(default_factory=dict)
     shapes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    prepared: Prepared | None = None  # the data and its split, for notebooks and follow-up work
 
 
 def _run_params(prep: Prepared, config: Config, engine: str) -> dict[str, Any]:
@@ -245,6 +246,7 @@ def train(
             _say(progress, f"{target}: logging and registering the model")
             result.models[target] = _register(target, model, prep, config, run.info.run_id)
         result.fitted = fitted
+        result.prepared = prep
     return result
 
 
