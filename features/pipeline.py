@@ -351,7 +351,9 @@ def write_table(
             try:
                 for batch in backend.to_pyarrow_batches(ordered, chunk_size=200_000):
                     if writer is None:
-                        writer = pq.ParquetWriter(tmp, batch.schema, compression=PARQUET_COMPRESSION)
+                        writer = pq.ParquetWriter(
+                            tmp, batch.schema, compression=PARQUET_COMPRESSION
+                        )
                     writer.write_batch(batch)
                 if writer is None:  # no rows: still a valid file with the schema
                     pq.write_table(ordered.schema().to_pyarrow().empty_table(), tmp)
