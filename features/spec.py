@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from keepwell.words import feature_sentence
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -196,12 +197,10 @@ class FeatureDef:
 
     def sentence(self, value: Any, other: Any = None) -> str:
         """The RM sentence for `value` (and the `compare_to` feature's value, when given)."""
-        if _is_missing(value):
-            return self.describe_missing or f"{self.name.replace('_', ' ')}: not known"
-        text = self.describe.format(value=value)
-        if self.compare_text is not None and not _is_missing(other):
-            text += ", " + self.compare_text.format(other=other)
-        return text
+        return feature_sentence(
+            self.name, self.describe, value, compare_text=self.compare_text, other=other,
+            describe_missing=self.describe_missing,
+        )  # fmt: skip
 
     def record(self) -> dict[str, Any]:
         """Every declarative field (not `compute`), JSON-ready: for docs, artifacts and hashing."""
@@ -344,15 +343,6 @@ def _columns_of(table: Any) -> Sequence[str]:
     if cols is not None:
         return list(cols)
     return list(table)
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(isinstance(value, float) and math.isnan(value))
-    except TypeError:
-        return False
 
 
 def default_spec(config: Config) -> FeatureSpec:

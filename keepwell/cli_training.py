@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -22,6 +23,8 @@ from keepwell.cli_common import (
     open_workspace,
 )
 from keepwell.workspace import Workspace
+
+T = TypeVar("T")
 
 
 def _training_data(ws: Workspace, data: Path | None, steps: _Steps) -> Path:
@@ -51,6 +54,15 @@ def _known_errors() -> tuple[type[BaseException], ...]:
             TrainingDataError, FileNotFoundError, KeyError, ValueError)  # fmt: skip
 
 
+def _job(job: Callable[[_Steps], T]) -> T:
+    """Run a model job with step-by-step progress; its known errors exit 1 with the message."""
+    try:
+        with _Steps() as steps:
+            return job(steps)
+    except _known_errors() as exc:
+        raise _fail(str(exc), 1) from None
+
+
 @app.command("train")
 def train(
     data: DataOpt = None,
@@ -68,13 +80,12 @@ def train(
     from training.run import train as run_train
 
     ws = open_workspace(config, workspace)
-    try:
-        with _Steps() as steps:
-            folder = _training_data(ws, data, steps)
-            result = run_train(folder, ws.config, ws, engine=_engine(ws, engine),
-                               mapping=mapping, progress=steps)  # fmt: skip
-    except _known_errors() as exc:
-        raise _fail(str(exc), 1) from None
+    result = _job(
+        lambda steps: run_train(
+            _training_data(ws, data, steps), ws.config, ws, engine=_engine(ws, engine),
+            mapping=mapping, progress=steps,
+        )
+    )  # fmt: skip
     for table in render_table(result.evaluation):
         console.print(table)
     for target, shapes in result.shapes.items():
@@ -108,14 +119,12 @@ def evaluate(
     from training.run import evaluate_registered
 
     ws = open_workspace(config, workspace)
-    try:
-        with _Steps() as steps:
-            evaluation, path, versions = evaluate_registered(
-                data or ws.demo_data, ws.config, ws, alias=alias, engine=_engine(ws, engine),
-                mapping=mapping, progress=steps,
-            )  # fmt: skip
-    except _known_errors() as exc:
-        raise _fail(str(exc), 1) from None
+    evaluation, path, versions = _job(
+        lambda steps: evaluate_registered(
+            data or ws.demo_data, ws.config, ws, alias=alias, engine=_engine(ws, engine),
+            mapping=mapping, progress=steps,
+        )
+    )  # fmt: skip
     for table in render_table(evaluation):
         console.print(table)
     used = ", ".join(f"{t} v{v}" for t, v in versions.items())
@@ -137,14 +146,12 @@ def promote(
     from training.run import promote as run_promote
 
     ws = open_workspace(config, workspace)
-    try:
-        with _Steps() as steps:
-            decisions = run_promote(
-                data or ws.demo_data, ws.config, ws, engine=_engine(ws, engine),
-                mapping=mapping, dry_run=dry_run, progress=steps,
-            )  # fmt: skip
-    except _known_errors() as exc:
-        raise _fail(str(exc), 1) from None
+    decisions = _job(
+        lambda steps: run_promote(
+            data or ws.demo_data, ws.config, ws, engine=_engine(ws, engine), mapping=mapping,
+            dry_run=dry_run, progress=steps,
+        )
+    )  # fmt: skip
     for d in decisions:
         verdict = "PROMOTED" if d.promote and not dry_run else (
             "would promote" if d.promote else "kept")  # fmt: skip

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from keepwell.words import feature_sentence, is_missing
+
 if TYPE_CHECKING:
     from features.spec import FeatureSpec
     from training.fitted import FittedModel
@@ -114,12 +116,10 @@ class ReasonText:
             ) from None
 
     def sentence(self, value: Any, other: Any = None) -> str:
-        if _is_missing(value):
-            return self.describe_missing or f"{self.name.replace('_', ' ')}: not known"
-        text = self.describe.format(value=value)
-        if self.compare_text is not None and not _is_missing(other):
-            text += ", " + self.compare_text.format(other=other)
-        return text
+        return feature_sentence(
+            self.name, self.describe, value, compare_text=self.compare_text, other=other,
+            describe_missing=self.describe_missing,
+        )  # fmt: skip
 
     def record(self) -> dict[str, Any]:
         return {
@@ -439,7 +439,7 @@ def _json_list(series: pd.Series, dtype: str | None) -> list[JsonValue]:
 def _json_value(value: Any, dtype: str | None = None) -> JsonValue:
     """A plain JSON value: None for every kind of null, Python bool/int/float/str otherwise;
     an integral float of an int64 feature (nullable ints arrive as floats) becomes an int."""
-    if _is_missing(value):
+    if is_missing(value):
         return None
     if isinstance(value, bool | np.bool_):
         return bool(value)
@@ -453,12 +453,6 @@ def _json_value(value: Any, dtype: str | None = None) -> JsonValue:
             return int(value)
         return value
     return str(value)
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float | np.floating) and math.isnan(value)
 
 
 # -- checks -------------------------------------------------------------------------------------

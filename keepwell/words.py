@@ -1,0 +1,40 @@
+"""The one rule that turns a feature's value into an RM's sentence.
+
+Shared by the feature catalogue (`features.spec.FeatureDef.sentence`) and the reason texts a
+logged model carries (`training.reasons.ReasonText`), which must not import `features`, so that
+a model loads where only its bundled code is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def is_missing(value: Any) -> bool:
+    """None or a float NaN (what a null feature value arrives as)."""
+    if value is None:
+        return True
+    try:
+        return bool(isinstance(value, float) and math.isnan(value))
+    except TypeError:
+        return False
+
+
+def feature_sentence(
+    name: str,
+    describe: str,
+    value: Any,
+    *,
+    compare_text: str | None = None,
+    other: Any = None,
+    describe_missing: str | None = None,
+) -> str:
+    """`describe` formatted with the value, then `compare_text` with the compared feature's
+    value when both are there; `describe_missing` (or "<name>: not known") for a null value."""
+    if is_missing(value):
+        return describe_missing or f"{name.replace('_', ' ')}: not known"
+    text = describe.format(value=value)
+    if compare_text is not None and not is_missing(other):
+        text += ", " + compare_text.format(other=other)
+    return text
