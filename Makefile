@@ -30,6 +30,10 @@ demo: install  ## run the whole job end to end on the demo bank
 	$(KW) validate $(WORKSPACE)/data/demo
 	$(KW) features build --as-of $(DEMO_AS_OF) --months 12
 	$(KW) features materialize
+	$(KW) train
+	$(KW) promote
+	@echo "models: keepwell-churn and keepwell-complaint @champion in $(WORKSPACE)/mlflow.db;" \
+	      "evaluation and model cards in $(WORKSPACE)/reports; serve them with: $(KW) serve"
 
 test: install  ## run the default test suite (code, data and model tiers)
 	$(BIN)/python -m pytest
