@@ -102,7 +102,7 @@ def train(
         console.print(f"{target}: registered {reg.name} v{reg.version} as challenger",
                       highlight=False)  # fmt: skip
     console.print(f"evaluation -> {result.evaluation_path}", highlight=False)
-    console.print(f"MLflow run {result.run_id} in {ws.mlflow_uri}", highlight=False)
+    console.print(f"MLflow run {result.run_id} in {result.tracking_uri}", highlight=False)
 
 
 @app.command("evaluate")

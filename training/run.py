@@ -156,6 +156,7 @@ class TrainResult:
     cards: dict[str, Path] = field(default_factory=dict)
     shapes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     prepared: Prepared | None = None  # the data and its split, for notebooks and follow-up work
+    tracking_uri: str = ""  # the store the run went to
 
 
 def _run_params(prep: Prepared, config: Config, engine: str) -> dict[str, Any]:
@@ -238,7 +239,8 @@ def train(
         mlflow.log_metrics(flat_metrics(evaluation))
         _say(progress, "plots")
         _log_plots(prep, fitted, scores, config, Path(tmp) / "plots")
-        result = TrainResult(run.info.run_id, evaluation, evaluation_path, prep.split)
+        result = TrainResult(run.info.run_id, evaluation, evaluation_path, prep.split,
+                             tracking_uri=mlflow.get_tracking_uri())  # fmt: skip
         for target, model in fitted.items():
             result.shapes[target] = shapes_table(model)
             result.cards[target] = _log_card(target, model, evaluation, prep, config, version,
