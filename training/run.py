@@ -99,13 +99,19 @@ def prepare(
 ) -> Prepared:
     from training.dataset import load_training_data
     from training.evaluate import daily_capacity
-    from training.split import time_split
+    from training.split import SplitError, time_split
 
     split_cfg = config.training.split
     data = load_training_data(
         data_dir, config, last_as_of=last_as_of, engine=engine, mapping=mapping,
         progress=progress,
     )  # fmt: skip
+    if len(data.as_of_dates) == 1:
+        raise SplitError(
+            f"the data has a single snapshot (as_of {data.as_of_dates[0]}) and no time axis, so "
+            "it cannot be split by time into train, validation and test periods; cross-validate "
+            "it instead: python -m bench.crossval_bench --data-dir DIR --mapping FILE"
+        )
     split = time_split(
         data.as_of_dates, config.labels.horizon_days, split_cfg.valid_snapshots,
         split_cfg.test_snapshots,
