@@ -10,7 +10,7 @@ export BENTOML_DO_NOT_TRACK := True
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow bench lint format clean
+.PHONY: help install browser demo test test-slow bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,7 +35,13 @@ demo: install  ## run the whole job end to end on the demo bank
 	@echo "models: keepwell-churn and keepwell-complaint @champion in $(WORKSPACE)/mlflow.db;" \
 	      "evaluation and model cards in $(WORKSPACE)/reports; serve them with: $(KW) serve"
 
-test: install  ## run the default test suite (code, data and model tiers)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:  ## install Debian's chromium for the browser test (skipped, with a reason, without it)
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium \
+	  >/dev/null; } || echo "could not install chromium: the browser test will be skipped"
+
+test: install browser  ## run the default test suite (code, data and model tiers)
 	$(BIN)/python -m pytest
 
 test-slow: install  ## run the slow checks (scale, load) as well

@@ -35,6 +35,7 @@ class Paths(_Frozen):
     audit_log: str
     lists: str
     reports: str
+    outcomes: str = "tasks/outcomes.sqlite"
 
 
 class MlflowConfig(_Frozen):
@@ -142,6 +143,7 @@ class MatrixCell(_Frozen):
     action: str = Field(min_length=1)
     priority: int = Field(ge=1)  # 1 is the most urgent
     contact: bool = True  # false: no contact, channel "none"
+    within_working_days: int = Field(default=5, ge=0)  # a risk task's deadline: D + this many
 
 
 class SpecialCare(_Frozen):
@@ -183,6 +185,31 @@ class Tiers(_Frozen):
 class Capacity(_Frozen):
     rm_calls_per_day: dict[Segment, int]
     working_hours_per_day: float = Field(gt=0, le=24)
+
+
+class Planner(_Frozen):
+    """The daily callback planner (serving/planner.py)."""
+
+    rank_by: Literal["value_at_risk", "risk", "uplift"] = "value_at_risk"
+    complaint_weight: float = Field(default=0.5, ge=0)  # a complaint's cost against a churn's
+    risk_holdout_share: float = Field(default=0.10, ge=0, lt=1)
+    holdout_salt: str = Field(default="keepwell-risk-holdout", min_length=1)
+    carry_over_days: int = Field(default=14, ge=0)  # unfinished risk tasks of this many days back
+    contact_cooldown_days: int = Field(default=30, ge=0)  # no new risk task this soon after a call
+
+
+class KpiTargets(_Frozen):
+    callback_completion: float = Field(default=0.95, gt=0, le=1)
+    complaint_first_response: float = Field(default=0.95, gt=0, le=1)
+    complaint_resolution: float = Field(default=0.95, gt=0, le=1)
+    complaint_rate_change: float = Field(default=-0.20, ge=-1, le=1)
+    churn_rate_change: float = Field(default=-0.20, ge=-1, le=1)
+    satisfaction: float = Field(default=0.90, gt=0, le=1)
+    satisfied_from: int = Field(default=4, ge=1, le=5)  # a survey score this high is satisfied
+
+
+class Kpi(_Frozen):
+    targets: KpiTargets = KpiTargets()
 
 
 class Reasons(_Frozen):
@@ -275,6 +302,8 @@ class Config(_Frozen):
     policy: Policy
     tiers: Tiers
     capacity: Capacity
+    planner: Planner = Planner()
+    kpi: Kpi = Kpi()
     reasons: Reasons
     training: TrainingConfig
     demo: DemoConfig

@@ -10,6 +10,7 @@ service logs and `keepwell serve` prints.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,13 +110,18 @@ def check_store(store: OnlineStore, models: dict[str, ServedModel]) -> None:
 def column_dtypes(store: OnlineStore, models: dict[str, ServedModel], config: Config) -> dict:
     """The served columns (model features, decision and value-score inputs that the store has),
     in store order, with their spec dtype (int64, float64, boolean, string)."""
+    return dtypes_of(store.feature_columns, models, config)
+
+
+def dtypes_of(columns: Iterable[str], models: dict[str, ServedModel], config: Config) -> dict:
+    """`column_dtypes` for any list of feature columns (a snapshot built in memory)."""
     from features.spec import default_spec
 
     spec = default_spec(config)
     wanted = {f for m in models.values() for f in m.fitted.features}
     wanted |= set(DECISION_FEATURES) | set(config.tiers.value_weights)
     out: dict[str, str] = {}
-    for name in store.feature_columns:
+    for name in columns:
         if name not in wanted:
             continue
         if name in spec:

@@ -21,14 +21,19 @@ Rules (`policy` in the config):
   reason post_sale done (done_at) after the purchase, or by a held-out post-sale callback due in
   (purchase, purchase + first_callback_days + 1 day] (the purchase's own draw of the randomised
   holdout: the demo records it as outcome "holdout", and the held-out call must not be made,
-  or the callback effect could not be measured). Several open purchases of one customer are one
+  or the callback effect could not be measured), or by a post-sale call tried in that window
+  and not reached (outcome no_answer or declined, due before `on`: the bank made its attempt
+  and its records move on to the next cycle). Several open purchases of one customer are one
   task, at the earliest deadline. An unmade post-sale callback is carried, overdue, until
   `post_sale_lapse_days` after the purchase; then the quarterly follow-up takes its place (the
   demo bank never retries one, and purchases from before the callback records would otherwise
   stay overdue forever).
 * `quarterly`: due `quarterly_interval_days` after the latest of the relationship's opening, the
-  last reached callback of any reason (done_at), and the last held-out post-sale or quarterly
-  callback (due_at: a held-out cycle counts as settled); listed when that deadline falls on or
+  last reached callback of any reason (done_at), the last held-out post-sale or quarterly
+  callback (due_at: a held-out cycle counts as settled), and the last post-sale or quarterly
+  call tried and not reached (no_answer or declined, due_at before `on`: the attempt closes the
+  cycle, as the bank's own schedule does; callback completion, reached over due, is a KPI);
+  listed when that deadline falls on or
   before `on + horizon_days`.
 * `complaint_response`: a complaint without first_response_at before `on`; deadline opened_at +
   `complaint_first_response_hours`.
@@ -233,12 +238,18 @@ history AS (  -- one pass over the callbacks: what is known per customer before 
            max(due_at) FILTER (
                WHERE outcome = 'holdout' AND reason IN ('post_sale', 'quarterly')
                  AND due_at < $notice_end
-           ) AS held_at
+           ) AS held_at,
+           max(due_at) FILTER (
+               WHERE outcome IN ('no_answer', 'declined') AND reason IN ('post_sale', 'quarterly')
+                 AND due_at < $on
+           ) AS tried_at
     FROM callbacks GROUP BY customer_id
 ),
-held_post_sale AS (  -- held-out post-sale callbacks, known from callback_notice_days before due
-    SELECT customer_id, due_at FROM callbacks
-    WHERE outcome = 'holdout' AND reason = 'post_sale' AND due_at < $notice_end
+held_post_sale AS (  -- held-out post-sale callbacks, known from callback_notice_days before due,
+    SELECT customer_id, due_at FROM callbacks  -- and post-sale calls tried but not reached
+    WHERE reason = 'post_sale'
+      AND ((outcome = 'holdout' AND due_at < $notice_end)
+           OR (outcome IN ('no_answer', 'declined') AND due_at < $on))
 ),
 purchases AS (
     SELECT h.customer_id, h.product_id, h.opened_at
@@ -265,9 +276,9 @@ post_sale AS (
     FROM open_purchases GROUP BY customer_id
 ),
 anchors AS (
-    SELECT l.customer_id, l.opened_at, h.reached_at, h.held_at,
+    SELECT l.customer_id, l.opened_at, h.reached_at, h.held_at, h.tried_at,
            greatest(l.opened_at, coalesce(h.reached_at, l.opened_at),
-                    coalesce(h.held_at, l.opened_at)) AS base
+                    coalesce(h.held_at, l.opened_at), coalesce(h.tried_at, l.opened_at)) AS base
     FROM live l LEFT JOIN history h USING (customer_id)
 ),
 quarterly AS (
@@ -276,6 +287,8 @@ quarterly AS (
                 THEN 'last reached callback ' || strftime(base, '%Y-%m-%d')
                 WHEN base = held_at
                 THEN 'last policy callback held out, due ' || strftime(base, '%Y-%m-%d')
+                WHEN base = tried_at
+                THEN 'last policy callback tried, not reached, due ' || strftime(base, '%Y-%m-%d')
                 ELSE 'no callback since the relationship began ' || strftime(base, '%Y-%m-%d')
            END AS detail,
            NULL::VARCHAR AS source_id
@@ -398,6 +411,16 @@ def due_tasks_from_folder(
 ) -> pd.DataFrame:
     """`due_tasks` on a bank folder, reading only the columns the rules need: Parquet files (or
     folders of parts) straight into Arrow, CSV files through the contract's typed reader."""
+    tables = read_tables(folder, NEEDED, purpose="due_tasks")
+    return due_tasks(tables, on, config, calendar, horizon_days=horizon_days)
+
+
+def read_tables(
+    folder: Path | str, needed: Mapping[str, tuple[str, ...]], *, purpose: str
+) -> dict[str, pa.Table]:
+    """The `needed` columns of each named table of a bank folder, as Arrow tables: Parquet files
+    (or folders of parts) read straight into Arrow, CSV files through the contract's typed reader.
+    A missing table or column is a `ValueError` naming it (prefixed with `purpose`)."""
     from keepwell.contract.reading import connect, parse_csv, read_folder
     from keepwell.contract.report import ContractError, report
     from keepwell.contract.schemas import TABLES
@@ -407,15 +430,15 @@ def due_tasks_from_folder(
         found = read_folder(folder, con)
         if found.problems:
             raise ContractError(report(found.problems, notes=found.notes, source=str(folder)))
-        missing = [name for name in NEEDED if name not in found.sources]
+        missing = [name for name in needed if name not in found.sources]
         if missing:
-            raise ValueError(f"due_tasks: {folder} has no table(s) {missing}")
+            raise ValueError(f"{purpose}: {folder} has no table(s) {missing}")
         tables: dict[str, pa.Table] = {}
-        for name, columns in NEEDED.items():
+        for name, columns in needed.items():
             source = found.sources[name]
             absent = [c for c in columns if c not in source.raw.columns]
             if absent:
-                raise ValueError(f"due_tasks: table {name} lacks column(s) {absent}")
+                raise ValueError(f"{purpose}: table {name} lacks column(s) {absent}")
             if source.format == "parquet":
                 tables[name] = pq.read_table(source.path, columns=list(columns))
             else:
@@ -423,7 +446,7 @@ def due_tasks_from_folder(
                 tables[name] = typed.select(*columns).to_pyarrow()
     finally:
         con.disconnect()
-    return due_tasks(tables, on, config, calendar, horizon_days=horizon_days)
+    return tables
 
 
 def first_task_per_customer(tasks: pd.DataFrame) -> pd.DataFrame:

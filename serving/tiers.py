@@ -435,3 +435,23 @@ def decide_frame(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
         },
         index=frame.index,
     )
+
+
+def contact_channels(frame: pd.DataFrame, config: Config) -> pd.Series:
+    """The channel each customer is reached by when a contact is due whatever the tier matrix
+    says (a policy callback): the segment's channel at the customer's risk tier
+    (`tiers.segment_channel`), made human for special care as in `decide_frame`. Same input
+    columns as `decide_frame` except value_tier."""
+    keys = [(r, s, e, d) for r in RISK_TIERS for s in SEGMENTS for e in (False, True)
+            for d in (False, True)]  # fmt: skip
+    table = np.array(
+        [CHANNELS.index(_channel(config, s, r.lower(), True, e, d)) for r, s, e, d in keys]
+    )
+    r = _codes(_column(frame, "risk_tier"), RISK_TIERS, "risk_tier")
+    s = _codes(
+        _column(frame, "segment"), SEGMENTS, "segment", SEGMENTS.index(config.tiers.unknown_segment)
+    )
+    cell = ((r * 3 + s) * 2 + _flags(_column(frame, "elderly"))) * 2 + _flags(
+        _column(frame, "disabled")
+    )
+    return pd.Series(_take(CHANNELS, table[cell]), index=frame.index)

@@ -8,6 +8,7 @@ aliased `champion`; API keys exist for crm, admin and two RMs (and one revoked c
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import signal
@@ -247,3 +248,28 @@ def live_server(serving_setup, tmp_path_factory) -> Iterator[LiveServer]:
             pytest.fail("keepwell serve did not stop within 30 s of SIGTERM")
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{server.base}/livez", timeout=2)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """`keepwell plan` run once on the serving workspace for its snapshot date."""
+
+    day: dt.date
+    folder: Path
+    summary: dict
+
+
+@pytest.fixture(scope="session")
+def planned(serving_setup) -> Planned:
+    from features.store import OnlineStore
+    from serving.plan_run import plan_day
+
+    ws, config = serving_setup.workspace, serving_setup.config
+    with OnlineStore(ws.path(config.paths.feature_store), preload=False) as store:
+        day = store.as_of
+    saved = {k: os.environ.get(k) for k in MLFLOW_ENV}
+    try:
+        result = plan_day(ws, config, day)
+    finally:  # loading the champions points MLflow (and the environment) at the test registry
+        _restore(saved)
+    return Planned(day, result.folder, result.summary)

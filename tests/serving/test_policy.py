@@ -240,7 +240,8 @@ def test_quarterly_from_the_last_reached_callback(config):
         callbacks=[
             reached("A", "2025-03-01 09:00"),
             reached("A", "2025-06-01 10:00", "complaint"),  # any reached callback counts
-            {"customer_id": "A", "reason": "quarterly", "due_at": "2025-08-01 12:00"}
+            # an unanswered complaint call is no policy attempt: it does not close the cycle
+            {"customer_id": "A", "reason": "complaint", "due_at": "2025-08-01 12:00"}
             | {"outcome": "no_answer"},
         ],
     )
@@ -253,6 +254,25 @@ def test_quarterly_from_the_last_reached_callback(config):
     ahead = due_tasks(tables, dt.date(2025, 8, 30), config, horizon_days=1)
     assert ahead.iloc[0].deadline == due.iloc[0].deadline
     assert due_tasks(tables, dt.date(2025, 9, 1), config).iloc[0].overdue
+
+
+def test_a_policy_call_tried_and_not_reached_closes_the_cycle(config):
+    tried = {"customer_id": "A", "reason": "quarterly", "due_at": "2025-08-31 12:00"}
+    tables = bank(
+        customers=[{"customer_id": "A"}],
+        callbacks=[reached("A", "2025-06-01 10:00"), tried | {"outcome": "no_answer"}],
+    )
+    # before the attempt is due the cycle is open; once it was tried the next one counts from it
+    assert rules(due_tasks(tables, dt.date(2025, 8, 31), config)) == [("A", "quarterly")]
+    assert due_tasks(tables, dt.date(2025, 9, 1), config).empty
+    due = due_tasks(tables, dt.date(2025, 11, 30), config)
+    assert due.iloc[0].deadline == at("2025-11-30 12:00")  # 91 days after the attempt
+    assert due.iloc[0].detail == "last policy callback tried, not reached, due 2025-08-31"
+    declined = bank(
+        customers=[{"customer_id": "A"}],
+        callbacks=[reached("A", "2025-06-01 10:00"), tried | {"outcome": "declined"}],
+    )
+    assert due_tasks(declined, dt.date(2025, 9, 1), config).empty
 
 
 def test_quarterly_without_callbacks_counts_from_opening_and_holdout_settles(config):
@@ -360,7 +380,8 @@ def test_small_bank_tasks_are_plausible(config, small_bank, demo_tables):
         & (customers.closed_at.isna() | (customers.closed_at >= start))
     ]
     assert set(tasks["customer_id"]) <= set(live["customer_id"])
-    assert 0.02 * len(live) < counts["quarterly"] < 0.4 * len(live)
+    # about 1/91 of the book falls due each day, plus the cycles overdue since
+    assert 0.005 * len(live) < counts["quarterly"] < 0.1 * len(live)
     assert 0 < counts["post_sale"] < 0.1 * len(live)
     assert tasks["overdue"].equals(tasks["deadline"] < start)
     # every complaint task's complaint is open at `on`
