@@ -1,0 +1,123 @@
+"""Reading the KPI report's inputs: the needed columns of the bank's tables, the rows of the
+daily lists and the latest task outcomes (`serving.kpi.compute_kpis` is pure; this does the I/O).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+
+from serving.kpi import LIST_COLUMNS, NEEDED
+from serving.kpi_model import KpiError
+
+if TYPE_CHECKING:
+    from keepwell.config import Config
+    from keepwell.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class KpiInputs:
+    """What `load_kpi_inputs` read: the tables' needed columns, the list rows and outcomes."""
+
+    tables: dict[str, pa.Table]
+    lists: pd.DataFrame | None  # None: no list folder for any date of the period
+    outcomes: pd.DataFrame | None
+    lists_folder: Path
+
+
+def load_kpi_inputs(folder: Path | str, workspace: Workspace, start: dt.date, end: dt.date,
+                    config: Config) -> KpiInputs:  # fmt: skip
+    """Read the needed columns of customers, complaints and callbacks in `folder` (Parquet file
+    or folder of parts straight into Arrow; CSV through the contract's typed reader), the rows of
+    the daily lists dated in [start, end) and the latest outcomes of those dates."""
+    import pyarrow.parquet as pq
+
+    from keepwell.contract.reading import connect, parse_csv, read_folder
+    from keepwell.contract.report import ContractError, report
+    from keepwell.contract.schemas import TABLES
+    from serving.outcomes import OutcomeStore
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise KpiError(f"data folder {folder} does not exist")
+    con = connect()
+    try:
+        found = read_folder(folder, con)
+        if found.problems:
+            raise ContractError(report(found.problems, notes=found.notes, source=str(folder)))
+        missing = [name for name in NEEDED if name not in found.sources]
+        if missing:
+            raise KpiError(f"{folder} has no table(s) {missing} (needed: {list(NEEDED)})")
+        tables: dict[str, pa.Table] = {}
+        for name, columns in NEEDED.items():
+            source = found.sources[name]
+            absent = [c for c in columns if c not in source.raw.columns]
+            if absent:
+                raise KpiError(f"table {name} ({source.path}) lacks column(s) {absent}")
+            if source.format == "parquet":
+                tables[name] = pq.read_table(source.path, columns=list(columns))
+            else:
+                typed = parse_csv(source.raw, TABLES[name], strict=True)
+                tables[name] = typed.select(*columns).to_pyarrow()
+    finally:
+        con.disconnect()
+    lists_folder = workspace.path(config.paths.lists)
+    lists = read_lists(lists_folder, start, end)
+    outcomes = None
+    if lists is not None:
+        outcomes = OutcomeStore(workspace.path(config.paths.outcomes)).latest(start=start, end=end)
+    return KpiInputs(tables, lists, outcomes, lists_folder)
+
+
+def read_lists(folder: Path, start: dt.date, end: dt.date) -> pd.DataFrame | None:
+    """`LIST_COLUMNS` of every per-RM list file in `folder/<date>/` for dates in [start, end);
+    None when there is no list folder for any of those dates."""
+    import pyarrow.dataset as ds
+
+    days = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            try:
+                day = dt.date.fromisoformat(path.name)
+            except ValueError:
+                continue
+            if start <= day < end and path.is_dir():
+                days.append(path)
+    if not days:
+        return None
+    files = sorted(str(p) for day in days for p in _list_files(day))
+    if not files:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in LIST_COLUMNS})
+    try:
+        table = ds.dataset(files, format="parquet").to_table(columns=list(LIST_COLUMNS))
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        first = str(exc).splitlines()[0]
+        raise KpiError(f"cannot read the daily lists in {folder} (needed columns "
+                       f"{list(LIST_COLUMNS)}): {first}") from None  # fmt: skip
+    return table.to_pandas()
+
+
+def _list_files(day: Path) -> list[Path]:
+    """A day's per-RM list files: `<rm_id>.parquet` of every RM in summary.json's `rm_load`
+    (the folder also holds other Parquet files: book_mix, holdout, deferred, ...); without a
+    summary, every Parquet file whose columns include `rank` and `LIST_COLUMNS`."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    summary = day / "summary.json"
+    if summary.is_file():
+        try:
+            load = json.loads(summary.read_text(encoding="utf-8"))["rm_load"]
+            rms = {str(row["rm_id"]) for row in load}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KpiError(f"{summary} has no readable rm_load list ({exc!r})") from None
+        return [p for rm in sorted(rms) if (p := day / f"{rm}.parquet").is_file()]
+    needed = {"rank", *LIST_COLUMNS}
+    return [p for p in sorted(day.glob("*.parquet"))
+            if not p.name.startswith(".") and needed <= set(pq.read_schema(p).names)]  # fmt: skip
