@@ -168,6 +168,7 @@ def features_materialize(
 
 # The other command groups register themselves on `app` when imported.
 import keepwell.cli_kpi  # noqa: E402
+import keepwell.cli_monitor  # noqa: E402
 import keepwell.cli_plan  # noqa: E402
 import keepwell.cli_serve  # noqa: E402
 import keepwell.cli_serving  # noqa: E402

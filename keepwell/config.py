@@ -212,6 +212,25 @@ class Kpi(_Frozen):
     targets: KpiTargets = KpiTargets()
 
 
+class Monitoring(_Frozen):
+    """`keepwell monitor`: drift since the champions' training window (training/monitoring.py)."""
+
+    bins: int = Field(default=10, ge=2, le=100)
+    psi_warn: float = Field(default=0.10, gt=0)
+    psi_retrain: float = Field(default=0.25, gt=0)
+    score_psi_retrain: float = Field(default=0.10, gt=0)
+    min_features_drifted: int = Field(default=1, ge=1)
+    top_n: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Monitoring:
+        if self.psi_warn > self.psi_retrain:
+            raise ValueError(
+                f"psi_warn ({self.psi_warn}) must not exceed psi_retrain ({self.psi_retrain})"
+            )
+        return self
+
+
 class Reasons(_Frozen):
     top_k: int = Field(ge=1, le=10)
     never_as_reason: tuple[str, ...]
@@ -304,6 +323,7 @@ class Config(_Frozen):
     capacity: Capacity
     planner: Planner = Planner()
     kpi: Kpi = Kpi()
+    monitoring: Monitoring = Monitoring()
     reasons: Reasons
     training: TrainingConfig
     demo: DemoConfig
