@@ -24,6 +24,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 DEMO_AS_OF ?= 2025-10-01
+DEMO_KPI_FROM ?= 2025-01-01
+DEMO_KPI_TO ?= 2026-01-01
 
 demo: install  ## run the whole job end to end on the demo bank
 	$(KW) demo-data
@@ -32,8 +34,15 @@ demo: install  ## run the whole job end to end on the demo bank
 	$(KW) features materialize
 	$(KW) train
 	$(KW) promote
-	@echo "models: keepwell-churn and keepwell-complaint @champion in $(WORKSPACE)/mlflow.db;" \
-	      "evaluation and model cards in $(WORKSPACE)/reports; serve them with: $(KW) serve"
+	$(KW) plan
+	$(KW) kpi --from $(DEMO_KPI_FROM) --to $(DEMO_KPI_TO)
+	@echo ""
+	@echo "models:        keepwell-churn and keepwell-complaint @champion in $(WORKSPACE)/mlflow.db;" \
+	      "evaluation and model cards in $(WORKSPACE)/reports"
+	@echo "lists:         $(WORKSPACE)/lists/$$(ls $(WORKSPACE)/lists | tail -1)/ (one CSV and Parquet per RM, summary.json)"
+	@echo "KPI report:    $(WORKSPACE)/reports/kpi/$(DEMO_KPI_FROM)_$(DEMO_KPI_TO)/kpi.html (and kpi.json)"
+	@echo "RM page:       $(KW) keys create --role rm:RM00000   # prints an RM's sign-in token"
+	@echo "               $(KW) serve                           # then open http://127.0.0.1:3000/rm"
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:  ## install Debian's chromium for the browser test (skipped, with a reason, without it)

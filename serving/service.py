@@ -7,8 +7,8 @@ documented way to own authentication and error bodies), so BentoML still provide
 `serving.openapi` (the OpenAPI document and docs page).
 
 The workspace and configuration come from KEEPWELL_WORKSPACE, KEEPWELL_CONFIG and KEEPWELL_DATA,
-read when BentoML creates the service instance, not at import. Room for the RM page (issue 7):
-its routes go on `api` under `/rm` (or a sub-app mounted there), above the catch-all route.
+read when BentoML creates the service instance, not at import. The RM page (`serving.rm_page`,
+issue 7) has its routes under `/rm`, above the catch-all route.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from serving.app import FEATURES, SCORE, SCORING_PATHS, Refusal, ScoringAPI
 from serving.openapi import DOCS_HEADERS, DOCS_HTML, DOCS_INIT_JS, static_folder
+from serving.rm_page import RMPage
 
 # GET-only paths (BentoML's and the docs): another method is 405, not 404 from the catch-all.
 READ_ONLY = dict.fromkeys(
@@ -40,6 +41,8 @@ READ_ONLY = dict.fromkeys(
         "/docs",
         "/docs/init.js",
         "/",
+        "/rm",
+        "/rm/static/rm.css",
     ),
     "GET, HEAD",
 )
@@ -53,6 +56,7 @@ class Keepwell:
     """Churn and complaint risk, reasons and the next action for bank customers."""
 
     def __init__(self) -> None:
+        self.rm = RMPage.from_env()  # the RM page reads files: it needs no model
         self.http = ScoringAPI.from_env()
 
     @api.post(SCORE)
@@ -75,6 +79,35 @@ class Keepwell:
     @api.get("/docs/init.js")
     async def docs_init(self) -> Response:
         return Response(DOCS_INIT_JS, media_type="text/javascript", headers=DOCS_HEADERS)
+
+    # The RM page (serving/rm_page.py): each RM's daily list in the browser, and as JSON.
+    @api.get("/rm")
+    async def rm_home(self, request: Request) -> Response:
+        return await self.rm.home(request)
+
+    @api.post("/rm/signin")
+    async def rm_signin(self, request: Request) -> Response:
+        return await self.rm.signin(request)
+
+    @api.post("/rm/signout")
+    async def rm_signout(self, request: Request) -> Response:
+        return await self.rm.signout(request)
+
+    @api.get("/rm/static/rm.css")
+    async def rm_css(self, request: Request) -> Response:
+        return await self.rm.stylesheet(request)
+
+    @api.get("/rm/{rm_id}/tasks.json")
+    async def rm_tasks_json(self, request: Request) -> Response:
+        return await self.rm.tasks_json(request)
+
+    @api.get("/rm/{rm_id}")
+    async def rm_list(self, request: Request) -> Response:
+        return await self.rm.page(request)
+
+    @api.post("/rm/{rm_id}/tasks/{task_id}")
+    async def rm_record(self, request: Request) -> Response:
+        return await self.rm.record(request)
 
     # Last: what no route above (nor BentoML's own) answers gets an ErrorBody, not plain text.
     @api.api_route(
