@@ -315,18 +315,20 @@ def plan_day(
     customers = bank["customers"].drop_duplicates("customer_id")
     facts = customers.set_index(customers["customer_id"].astype(str))
     ids = scored["customer_id"].astype(str)
+    # object dtype: pandas 3's `isin` on Arrow strings loops in Python (seconds per million)
+    ids_obj = pd.Series(ids.to_numpy(dtype=object), dtype=object)
     scored["rm_id"] = facts["rm_id"].reindex(ids).to_numpy(dtype=object)
     scored["branch_id"] = facts["branch_id"].reindex(ids).to_numpy(dtype=object)
     flags = _callback_flags(bank["callbacks"], day, config)
     for name, members in flags.items():
-        scored[name] = ids.isin(members).to_numpy()
+        scored[name] = ids_obj.isin(members).to_numpy()
     scored["in_holdout"] = holdout_draw(ids.tolist(), day, config)
     # a call recorded on the RM page counts as a recent contact, like one in the bank's records
     store = OutcomeStore(workspace.path(config.paths.outcomes))
     cooldown = day - dt.timedelta(days=config.planner.contact_cooldown_days)
     recent = store.latest(start=cooldown, end=day)
     called = set(recent.loc[recent["done"], "customer_id"].astype(str))
-    scored["recently_contacted"] |= ids.isin(called).to_numpy()
+    scored["recently_contacted"] |= ids_obj.isin(called).to_numpy()
     scored = scored[scored["rm_id"].notna()].reset_index(drop=True)
     seconds["scoring"] = lap("scoring")
 

@@ -142,7 +142,7 @@ def _check(book: pd.DataFrame, mandatory: pd.DataFrame, carried: pd.DataFrame) -
     missing = [c for c in BOOK_COLUMNS if c not in book.columns]
     if missing:
         raise PlanError(f"the scored book lacks column(s) {missing}")
-    if book["customer_id"].duplicated().any():
+    if not pd.Index(book["customer_id"].to_numpy(dtype=object)).is_unique:
         dupes = book.loc[book["customer_id"].duplicated(), "customer_id"].head(5).tolist()
         raise PlanError(f"the scored book has duplicate customer_id(s), e.g. {dupes}")
     for name, frame, cols in (
@@ -160,11 +160,23 @@ def _check(book: pd.DataFrame, mandatory: pd.DataFrame, carried: pd.DataFrame) -
 def risk_deadlines(within: np.ndarray, day: dt.date, calendar: WorkingCalendar) -> pd.DatetimeIndex:
     """The end of the day that is `within` working days after `day` (0: the end of `day`)."""
     start = pd.Timestamp(day, tz="UTC")
-    out = pd.DatetimeIndex(np.full(len(within), start + pd.Timedelta(days=1)))
-    for n in sorted({int(w) for w in within if w > 0}):
-        due = calendar.add_working_days(start.to_pydatetime(), n, end_of_day=True)
-        out = out.where(within != n, due)
-    return out
+    within = np.asarray(within, dtype=np.int64)
+    out = np.full(len(within), (start + pd.Timedelta(days=1)).value, dtype=np.int64)
+    for n in np.unique(within[within > 0]).tolist():
+        due = calendar.add_working_days(start.to_pydatetime(), int(n), end_of_day=True)
+        out[within == n] = due.value
+    return pd.DatetimeIndex(out.view("datetime64[ns]")).tz_localize("UTC")
+
+
+def _naive_ns(values) -> np.ndarray:
+    """UTC moments as naive datetime64[ns] (tz-aware `to_numpy` would box every value)."""
+    ts = (
+        pd.to_datetime(pd.Series(values), utc=True)
+        if not isinstance(values, pd.DatetimeIndex)
+        else values
+    )
+    ts = ts.dt.tz_localize(None) if isinstance(ts, pd.Series) else ts.tz_localize(None)
+    return np.asarray(ts.to_numpy("datetime64[ns]"))
 
 
 def compose_plan(
@@ -196,17 +208,21 @@ def compose_plan(
         else np.zeros(len(book), bool)
         for name in FLAG_COLUMNS
     }
-    position = pd.Series(np.arange(len(book)), index=book["customer_id"].astype(str))
+    # positions by id through a hash index (pandas 3's `isin` on Arrow strings loops in Python)
+    index = pd.Index(book["customer_id"].astype(str).to_numpy(dtype=object))
     contact = book["channel"].astype(str).to_numpy() != "none"
 
     # mandatory: every due task of a customer in the book
-    m = mandatory[mandatory["customer_id"].astype(str).isin(position.index)]
-    m_pos = position.reindex(m["customer_id"].astype(str)).to_numpy()
+    m_all = index.get_indexer(mandatory["customer_id"].astype(str).to_numpy(dtype=object))
+    m = mandatory[m_all >= 0]
+    m_pos = m_all[m_all >= 0]
     # carried: unfinished risk tasks of customers still in the book and without a mandatory task
-    c = carried[carried["customer_id"].astype(str).isin(position.index)]
-    c = c[~c["customer_id"].astype(str).isin(m["customer_id"].astype(str))]
-    c = c.drop_duplicates("customer_id", keep="first")
-    c_pos = position.reindex(c["customer_id"].astype(str)).to_numpy()
+    c_all = index.get_indexer(carried["customer_id"].astype(str).to_numpy(dtype=object))
+    in_mandatory = np.zeros(len(book), bool)
+    in_mandatory[m_pos] = True
+    keep_c = (c_all >= 0) & ~in_mandatory[np.maximum(c_all, 0)]
+    c = carried[keep_c].assign(_pos=c_all[keep_c]).drop_duplicates("customer_id", keep="first")
+    c_pos = c["_pos"].to_numpy(int)
     taken = np.zeros(len(book), bool)
     taken[m_pos] = True
     taken[c_pos] = True
@@ -215,9 +231,9 @@ def compose_plan(
     held = eligible & flags["in_holdout"]
     cand = np.flatnonzero(eligible & ~flags["in_holdout"])
 
-    risk_deadline = risk_deadlines(
-        book["within_working_days"].to_numpy(int), day, calendar
-    ).to_numpy()
+    risk_deadline = _naive_ns(
+        risk_deadlines(book["within_working_days"].to_numpy(int), day, calendar)
+    )
     parts = [
         pd.DataFrame(
             {
@@ -227,7 +243,7 @@ def compose_plan(
                 "rules": np.where(
                     contact[m_pos], m["rules"].astype(str).to_numpy() + "," + RISK, m["rules"]
                 ),
-                "deadline": pd.to_datetime(m["deadline"], utc=True).to_numpy(),
+                "deadline": _naive_ns(m["deadline"]),
                 "detail": m["detail"].to_numpy(dtype=object),
                 "carried_from": None,
             }
@@ -238,7 +254,7 @@ def compose_plan(
                 "kind": "carried",
                 "rule": RISK,
                 "rules": RISK,
-                "deadline": pd.to_datetime(c["deadline"], utc=True).to_numpy(),
+                "deadline": _naive_ns(c["deadline"]),
                 "detail": None,
                 "carried_from": c["carried_from"].to_numpy(dtype=object),
             }
@@ -262,11 +278,12 @@ def compose_plan(
     tasks["score"] = score[pos]
     tasks["special_care"] = book["special_care"].to_numpy(bool)[pos]
     tasks["kind_order"] = tasks["kind"].map(_KIND_ORDER).to_numpy(int)
-    start = pd.Timestamp(day, tz="UTC")
-    tasks["overdue"] = pd.to_datetime(tasks["deadline"], utc=True) < start
+    deadline = tasks["deadline"].to_numpy("datetime64[ns]")
+    day_start = np.datetime64(day, "ns")
+    tasks["overdue"] = deadline < day_start
     # within an RM: mandatory (overdue first, then by deadline), carried (by deadline), then
     # new risk tasks by score alone
-    deadline_ns = pd.to_datetime(tasks["deadline"], utc=True).astype("int64").to_numpy()
+    deadline_ns = deadline.view("int64")
     new_risk = tasks["kind"].eq("risk").to_numpy()
     tasks["_when"] = np.where(new_risk, 0, deadline_ns)
     tasks["_score"] = np.where(new_risk, tasks["score"].to_numpy(float), 0.0)
@@ -275,11 +292,9 @@ def compose_plan(
         ascending=[True, True, False, True, False, True],
         kind="stable",
     ).reset_index(drop=True)
-    risk_kind = tasks["kind"].isin(["carried", "risk"]).to_numpy()
+    risk_kind = (tasks["kind"] != "mandatory").to_numpy()
     care = tasks["special_care"].to_numpy(bool)
-    due_today = (
-        pd.to_datetime(tasks["deadline"], utc=True) <= start + pd.Timedelta(days=1)
-    ).to_numpy()
+    due_today = tasks["deadline"].to_numpy("datetime64[ns]") <= day_start + np.timedelta64(1, "D")
     forced = risk_kind & care & due_today  # special care due today or overdue: always listed
     cap = capacity.reindex(tasks["rm_id"].astype(str)).fillna(0).to_numpy(int)
     per_rm = tasks.assign(m=~risk_kind, f=forced).groupby("rm_id", sort=False)
@@ -301,13 +316,13 @@ def compose_plan(
                 deferred_rows["pos"].to_numpy(int)
             ],
             "rm_id": deferred_rows["rm_id"].to_numpy(dtype=object),
-            "deadline": pd.to_datetime(deferred_rows["deadline"], utc=True).to_numpy(),
+            "deadline": deferred_rows["deadline"].to_numpy("datetime64[ns]"),
             "carried_from": deferred_rows["carried_from"]
             .where(deferred_rows["carried_from"].notna(), day)
             .to_numpy(dtype=object),
         }
     )
-    deferred["deadline"] = pd.to_datetime(deferred["deadline"], utc=True)
+    deferred["deadline"] = pd.to_datetime(deferred["deadline"]).dt.tz_localize("UTC")
     dropped = int((~keep & ~care).sum())
     tasks = tasks[keep].reset_index(drop=True)
     tasks["rank"] = tasks.groupby("rm_id", sort=False).cumcount() + 1
@@ -363,7 +378,7 @@ def _finish(tasks: pd.DataFrame, book: pd.DataFrame, day: dt.date, config: Confi
             "segment": book["segment"].to_numpy(dtype=object)[pos],
             "rule": tasks["rule"].to_numpy(dtype=object),
             "rules": tasks["rules"].to_numpy(dtype=object),
-            "deadline": pd.to_datetime(tasks["deadline"], utc=True).to_numpy(),
+            "deadline": tasks["deadline"].to_numpy("datetime64[ns]"),
             "overdue": tasks["overdue"].to_numpy(bool),
             "carried_from": tasks["carried_from"].to_numpy(dtype=object),
             "channel": channel,
@@ -381,6 +396,6 @@ def _finish(tasks: pd.DataFrame, book: pd.DataFrame, day: dt.date, config: Confi
             "detail": tasks["detail"].to_numpy(dtype=object),
         }
     )
-    out["deadline"] = pd.to_datetime(out["deadline"], utc=True)
+    out["deadline"] = pd.to_datetime(out["deadline"]).dt.tz_localize("UTC")
     out.insert(1, "task_id", [task_id(day, c) for c in out["customer_id"]])
     return out
