@@ -92,6 +92,44 @@ TRIGGERS = _append_only_triggers("calls", "id = NEW.id") + _append_only_triggers
 )
 
 
+def _retry(action, attempts: int = 20) -> None:
+    """Run `action`, retrying a locked database (WAL switch, schema creation) briefly."""
+    for attempt in range(attempts):
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def open_wal(path: Path, script: str, *, durable: bool = False) -> sqlite3.Connection:
+    """A connection to the SQLite file at `path` (created with its folder) shared by several
+    processes: WAL mode, a busy timeout, autocommit, `synchronous` FULL when `durable` else
+    NORMAL, and the tables and triggers of `script` created in one transaction (retried while
+    another process holds the lock)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    _retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+    conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+
+    def create() -> None:
+        # One transaction in the script: `executescript` commits any transaction open before it.
+        try:
+            conn.executescript("BEGIN IMMEDIATE;" + script + "COMMIT;")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    _retry(create)
+    return conn
+
+
 class AuditError(RuntimeError):
     """The audit log cannot be written or read, or `verify` found tampering."""
 
@@ -156,39 +194,10 @@ class AuditLog:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
-        conn.execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'NORMAL'}")
+        conn = open_wal(self.path, SCHEMA + TRIGGERS, durable=self.durable)
         conn.execute("PRAGMA foreign_keys = ON")
-        self._retry(lambda: self._create(conn))
         self._conn, self._pid = conn, os.getpid()
         return conn
-
-    @staticmethod
-    def _create(conn: sqlite3.Connection) -> None:
-        # One transaction inside the script: `executescript` commits any transaction open before it.
-        try:
-            conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + TRIGGERS + "COMMIT;")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    @staticmethod
-    def _retry(action, attempts: int = 20) -> None:
-        """Run `action`, retrying a locked database (WAL switch, schema creation) briefly."""
-        for attempt in range(attempts):
-            try:
-                action()
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
 
     def close(self) -> None:
         with self._lock:

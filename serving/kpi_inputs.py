@@ -35,37 +35,20 @@ def load_kpi_inputs(folder: Path | str, workspace: Workspace, start: dt.date, en
     """Read the needed columns of customers, complaints and callbacks in `folder` (Parquet file
     or folder of parts straight into Arrow; CSV through the contract's typed reader), the rows of
     the daily lists dated in [start, end) and the latest outcomes of those dates."""
-    import pyarrow.parquet as pq
 
-    from keepwell.contract.reading import connect, parse_csv, read_folder
-    from keepwell.contract.report import ContractError, report
-    from keepwell.contract.schemas import TABLES
+    from keepwell.contract.report import ContractError
     from serving.outcomes import OutcomeStore
+    from serving.policy import read_tables
 
     folder = Path(folder)
     if not folder.is_dir():
         raise KpiError(f"data folder {folder} does not exist")
-    con = connect()
     try:
-        found = read_folder(folder, con)
-        if found.problems:
-            raise ContractError(report(found.problems, notes=found.notes, source=str(folder)))
-        missing = [name for name in NEEDED if name not in found.sources]
-        if missing:
-            raise KpiError(f"{folder} has no table(s) {missing} (needed: {list(NEEDED)})")
-        tables: dict[str, pa.Table] = {}
-        for name, columns in NEEDED.items():
-            source = found.sources[name]
-            absent = [c for c in columns if c not in source.raw.columns]
-            if absent:
-                raise KpiError(f"table {name} ({source.path}) lacks column(s) {absent}")
-            if source.format == "parquet":
-                tables[name] = pq.read_table(source.path, columns=list(columns))
-            else:
-                typed = parse_csv(source.raw, TABLES[name], strict=True)
-                tables[name] = typed.select(*columns).to_pyarrow()
-    finally:
-        con.disconnect()
+        tables = read_tables(folder, NEEDED, purpose="keepwell kpi")
+    except ContractError:
+        raise
+    except ValueError as exc:  # a missing table or column, named
+        raise KpiError(f"{exc} (needed: {dict(NEEDED)})") from None
     lists_folder = workspace.path(config.paths.lists)
     lists = read_lists(lists_folder, start, end)
     outcomes = None

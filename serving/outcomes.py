@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from serving.audit import BUSY_TIMEOUT_MS, AuditLog, _append_only_triggers
+from serving.audit import _append_only_triggers, open_wal
 
 OUTCOMES: tuple[str, ...] = ("reached", "declined", "no_answer")
 DONE_OUTCOMES: tuple[str, ...] = ("reached", "declined")
@@ -126,25 +126,8 @@ class OutcomeStore:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        AuditLog._retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
-        conn.execute("PRAGMA synchronous = NORMAL")
-
-        def create() -> None:
-            try:
-                conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + TRIGGERS + "COMMIT;")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
-        AuditLog._retry(create)
-        self._conn, self._pid = conn, os.getpid()
-        return conn
+        self._conn, self._pid = open_wal(self.path, SCHEMA + TRIGGERS), os.getpid()
+        return self._conn
 
     def close(self) -> None:
         with self._lock:

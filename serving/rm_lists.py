@@ -25,34 +25,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from serving.plan_write import LIST_COLUMNS
 from serving.schemas import ID_MAX_LENGTH, ID_PATTERN
 
-LIST_COLUMNS: tuple[str, ...] = (
-    "rank",
-    "task_id",
-    "list_date",
-    "rm_id",
-    "branch_id",
-    "customer_id",
-    "phone_masked",
-    "segment",
-    "rule",
-    "rules",
-    "deadline",
-    "overdue",
-    "carried_from",
-    "channel",
-    "special_care",
-    "value_tier",
-    "risk_tier",
-    "churn_probability",
-    "complaint_probability",
-    "value_at_risk",
-    "action",
-    "reasons",
-    "detail",
-    "model_versions",
-)
 BOOK_COLUMNS: tuple[str, ...] = ("rm_id", "value_tier", "risk_tier", "customers")
 SUMMARY_KEYS: tuple[str, ...] = ("date", "features_as_of", "model_versions", "rm_load")
 VALUE_TIERS: tuple[str, ...] = ("VIP", "Priority", "Standard")
