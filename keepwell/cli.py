@@ -167,11 +167,13 @@ def features_materialize(
 
 
 # The other command groups register themselves on `app` when imported.
+import keepwell.cli_effect  # noqa: E402
 import keepwell.cli_kpi  # noqa: E402
 import keepwell.cli_monitor  # noqa: E402
 import keepwell.cli_plan  # noqa: E402
 import keepwell.cli_serve  # noqa: E402
 import keepwell.cli_serving  # noqa: E402
+import keepwell.cli_simulate  # noqa: E402
 import keepwell.cli_training  # noqa: E402, F401
 
 

@@ -231,6 +231,38 @@ class Monitoring(_Frozen):
         return self
 
 
+class Effect(_Frozen):
+    """The callback effect (uplift) model, `keepwell train-effect` (training/uplift*.py)."""
+
+    reasons: tuple[str, ...] = ("post_sale", "quarterly")
+    lead_days: int = Field(default=7, ge=0)
+    snapshots: int = Field(default=18, ge=3)
+    valid_snapshots: int = Field(default=2, ge=1)
+    test_snapshots: int = Field(default=3, ge=1)
+    learner: Literal["x", "t", "logit", "auto"] = "auto"
+    tau_features: tuple[str, ...] = ()
+    promotion_resamples: int = Field(default=200, ge=10)
+    promotion_quantile: float = Field(default=0.1, gt=0, lt=1)
+    num_leaves: int = Field(default=7, ge=2)
+    max_depth: int = Field(default=3, ge=-1)
+    min_child_samples: int = Field(default=100, ge=1)
+    learning_rate: float = Field(default=0.05, gt=0)
+    lambda_l2: float = Field(default=10.0, ge=0)
+    feature_fraction: float = Field(default=0.8, gt=0, le=1)
+    max_trees: int = Field(default=500, ge=1)
+    early_stopping_rounds: int = Field(default=30, ge=1)
+    top_shares: tuple[float, ...] = (0.1, 0.2, 0.3)
+    registered_model: str = "keepwell-callback-effect"
+
+
+class Simulation(_Frozen):
+    """`keepwell simulate` (serving/simulation.py)."""
+
+    months: int = Field(default=6, ge=1)
+    calls_per_rm: int = Field(default=40, ge=0)
+    seed: int = Field(default=7, ge=0)
+
+
 class Reasons(_Frozen):
     top_k: int = Field(ge=1, le=10)
     never_as_reason: tuple[str, ...]
@@ -324,6 +356,8 @@ class Config(_Frozen):
     planner: Planner = Planner()
     kpi: Kpi = Kpi()
     monitoring: Monitoring = Monitoring()
+    effect: Effect = Effect()
+    simulation: Simulation = Simulation()
     reasons: Reasons
     training: TrainingConfig
     demo: DemoConfig

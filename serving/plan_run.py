@@ -293,6 +293,28 @@ def _timer() -> Callable[[str], float]:
     return lap
 
 
+def estimated_uplift(workspace: Workspace, config: Config, scorer: Any, say: Say) -> np.ndarray:
+    """The champion callback effect model's estimate for every customer of the scorer's book
+    (the `uplift` column `--rank-by uplift` ranks by, x value)."""
+    from serving.planner import PlanError
+    from training.uplift_run import load_effect_model
+
+    model = load_effect_model(workspace, config)
+    if model is None:
+        raise PlanError(
+            f"rank_by uplift needs a champion callback effect model "
+            f"({config.effect.registered_model!r} has none in {workspace.root}): run keepwell "
+            "train-effect (a model that does not beat risk ranking stays challenger)"
+        )
+    features = scorer.book.frame(model.features)
+    missing = [f for f in model.features if f not in features.columns]
+    if missing:
+        raise PlanError(f"the book lacks the callback effect model's feature(s) {missing[:8]}")
+    uplift = np.asarray(model.predict(features), dtype=float)
+    say(f"estimated the callback effect of {len(uplift):,} customers ({model.learner} learner)")
+    return uplift
+
+
 def plan_day(
     workspace: Workspace,
     config: Config,
@@ -323,6 +345,8 @@ def plan_day(
     for name, members in flags.items():
         scored[name] = ids_obj.isin(members).to_numpy()
     scored["in_holdout"] = holdout_draw(ids.tolist(), day, config)
+    if (rank_by or config.planner.rank_by) == "uplift":
+        scored["uplift"] = estimated_uplift(workspace, config, scorer, say)
     # a call recorded on the RM page counts as a recent contact, like one in the bank's records
     store = OutcomeStore(workspace.path(config.paths.outcomes))
     cooldown = day - dt.timedelta(days=config.planner.contact_cooldown_days)
