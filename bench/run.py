@@ -10,6 +10,8 @@ BENCHES = [
     "bench.features_bench",
     "bench.crossval_bench",
     "bench.serving_bench",
+    "bench.planner_bench",
+    "bench.simulation_bench",
 ]
 
 
