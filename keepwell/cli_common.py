@@ -121,3 +121,14 @@ def _engine(ws: Workspace, engine: str | None) -> str:
     if chosen not in ("duckdb", "spark"):
         raise _fail(f"--engine must be duckdb or spark, got {chosen!r}")
     return chosen
+
+
+def known_errors(*extra: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """The errors a data or model job reports as a message (exit 1) rather than a traceback:
+    bad as-of dates, contract violations, engine failures, missing files or keys, bad values,
+    plus the job's own `extra` ones."""
+    from features.engines import EngineError
+    from features.pipeline import AsOfError
+    from keepwell.contract import ContractError
+
+    return (AsOfError, ContractError, EngineError, *extra, FileNotFoundError, KeyError, ValueError)

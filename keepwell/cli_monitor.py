@@ -23,6 +23,7 @@ from keepwell.cli_common import (
     _Steps,
     app,
     console,
+    known_errors,
     open_workspace,
 )
 from keepwell.workspace import Workspace
@@ -73,26 +74,12 @@ def list_stability(lists_root: Path, config: Config, n: int) -> dict[str, Any]:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from features.engines import EngineError
-    from features.pipeline import AsOfError
     from features.store import StoreError
-    from keepwell.contract import ContractError
     from serving.scoring import ServingSetupError
     from training.monitoring import MonitoringError
     from training.registry import RegistryError
 
-    return (
-        AsOfError,
-        ContractError,
-        EngineError,
-        MonitoringError,
-        RegistryError,
-        StoreError,
-        ServingSetupError,
-        FileNotFoundError,
-        KeyError,
-        ValueError,
-    )
+    return known_errors(MonitoringError, RegistryError, StoreError, ServingSetupError)
 
 
 def _run(

@@ -21,27 +21,16 @@ from keepwell.cli_common import (
     _Steps,
     app,
     console,
+    known_errors,
     open_workspace,
 )
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from features.engines import EngineError
-    from features.pipeline import AsOfError
-    from keepwell.contract import ContractError
     from serving.scoring import ServingSetupError
     from serving.simulation import SimulationError
 
-    return (
-        AsOfError,
-        ContractError,
-        EngineError,
-        ServingSetupError,
-        SimulationError,
-        FileNotFoundError,
-        KeyError,
-        ValueError,
-    )
+    return known_errors(ServingSetupError, SimulationError)
 
 
 def _table(report: dict[str, Any]) -> Table:

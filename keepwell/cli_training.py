@@ -20,6 +20,7 @@ from keepwell.cli_common import (
     app,
     console,
     err_console,
+    known_errors,
     open_workspace,
 )
 from keepwell.workspace import Workspace
@@ -42,16 +43,12 @@ def _training_data(ws: Workspace, data: Path | None, steps: _Steps) -> Path:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from features.engines import EngineError
     from features.mapping import MappingError
-    from features.pipeline import AsOfError
-    from keepwell.contract import ContractError
     from training.dataset import TrainingDataError
     from training.registry import RegistryError
     from training.split import SplitError
 
-    return (AsOfError, ContractError, EngineError, MappingError, RegistryError, SplitError,
-            TrainingDataError, FileNotFoundError, KeyError, ValueError)  # fmt: skip
+    return known_errors(MappingError, RegistryError, SplitError, TrainingDataError)
 
 
 def _job(job: Callable[[_Steps], T]) -> T:
