@@ -177,11 +177,13 @@ def _row_hash(prev_hash: str, row: Sequence[object], customer_ids: Sequence[str]
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-class AuditLog:
-    """The audit log at `path` (created with its tables and triggers on first use).
+class SharedSqlite:
+    """A SQLite file several processes write (`open_wal`): one connection per process, re-opened
+    after a fork, shared by the process's threads under `_lock`; `SCRIPT` creates its tables and
+    triggers, `PRAGMAS` run on each new connection."""
 
-    One connection per process (re-opened after a fork), shared by its threads under a lock.
-    """
+    SCRIPT = ""
+    PRAGMAS: tuple[str, ...] = ()
 
     def __init__(self, path: Path | str, *, durable: bool = False):
         self.path = Path(path)
@@ -190,12 +192,12 @@ class AuditLog:
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
 
-    # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        conn = open_wal(self.path, SCHEMA + TRIGGERS, durable=self.durable)
-        conn.execute("PRAGMA foreign_keys = ON")
+        conn = open_wal(self.path, self.SCRIPT, durable=self.durable)
+        for pragma in self.PRAGMAS:
+            conn.execute(pragma)
         self._conn, self._pid = conn, os.getpid()
         return conn
 
@@ -204,6 +206,13 @@ class AuditLog:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
+
+
+class AuditLog(SharedSqlite):
+    """The audit log at `path` (created with its tables and triggers on first use)."""
+
+    SCRIPT = SCHEMA + TRIGGERS
+    PRAGMAS = ("PRAGMA foreign_keys = ON",)
 
     # -- writing ------------------------------------------------------------------------------
     def record(

@@ -19,17 +19,14 @@ page tells the RM not to write personal data there).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import sqlite3
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from serving.audit import _append_only_triggers, open_wal
+from serving.audit import SharedSqlite, _append_only_triggers
 
 OUTCOMES: tuple[str, ...] = ("reached", "declined", "no_answer")
 DONE_OUTCOMES: tuple[str, ...] = ("reached", "declined")
@@ -114,26 +111,13 @@ def _clean_note(note: str | None) -> str | None:
     return text or None
 
 
-class OutcomeStore:
+class OutcomeStore(SharedSqlite):
     """The outcome file at `path` (created on first use). One connection per process."""
 
+    SCRIPT = SCHEMA + TRIGGERS
+
     def __init__(self, path: Path | str):
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid: int | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
-        self._conn, self._pid = open_wal(self.path, SCHEMA + TRIGGERS), os.getpid()
-        return self._conn
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
+        super().__init__(path)
 
     def record(
         self,
