@@ -272,6 +272,9 @@ def test_pii_is_never_printed(tmp_path: Path, cli_validate) -> None:
     with pytest.raises(ContractError) as caught:
         require_valid(folder)
     for text in (output, str(caught.value), str(report.violations)):
+        # the bank's folder is named in the text: its temporary path holds pytest's run number,
+        # which may contain a phone number's last digits ("pytest-51")
+        text = text.replace(str(tmp_path), "<tmp>")
         assert "Z***" in text  # the rows are shown, masked
         for secret in (*PII_NAMES, *(p for p in PII_PHONES if p)):
             assert secret not in text
