@@ -345,7 +345,12 @@ def write_table(
     ordered = table.order_by(keys) if sort and keys else table
     with atomic_path(out) as tmp:
         if engine_of(backend) == "duckdb":
-            backend.to_parquet(ordered, tmp, compression=PARQUET_COMPRESSION)
+            # unsorted: let DuckDB write the parts of the union as they finish, in any order
+            backend.raw_sql(f"SET preserve_insertion_order = {'true' if sort else 'false'}")
+            try:
+                backend.to_parquet(ordered, tmp, compression=PARQUET_COMPRESSION)
+            finally:
+                backend.raw_sql("RESET preserve_insertion_order")
         else:
             writer = None
             try:
