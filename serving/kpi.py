@@ -302,22 +302,39 @@ def _callbacks(frames, months, groups, data_end, config) -> dict[str, _Counts]:
     }  # fmt: skip
 
 
-def _list_completion(lists, outcomes, months, groups) -> _Counts:
+def _list_completion(lists, outcomes, months, groups, relist_days: int) -> _Counts:
+    """Tasks of the daily lists done (latest outcome reached or declined), one count per task.
+
+    A task not done that is listed again for the same customer within `relist_days` (carried over,
+    or a mandatory callback still due) is the same task: only its last listing counts, in the
+    month of that listing, so a call made on the third day of a carried task is one task done,
+    not one done and two missed."""
     lists = lists if lists is not None else pd.DataFrame(columns=list(LIST_COLUMNS))
     done = pd.Series(False, index=lists.index)
     if outcomes is not None and len(outcomes) and len(lists):
         latest = outcomes.drop_duplicates("task_id", keep="last").set_index("task_id")["done"]
         done = lists["task_id"].map(latest).fillna(False).astype(bool)
-    day = pd.to_datetime(lists["list_date"]).to_numpy("datetime64[us]")
-    return _counts(months, groups, months.index(day), groups.codes(lists), done.to_numpy(),
-                   np.ones(len(lists), bool))  # fmt: skip
+    day = pd.to_datetime(lists["list_date"])
+    customer = lists["task_id"].astype(str).str.split(":", n=1).str[1]
+    order = np.lexsort((day.to_numpy("datetime64[us]"), customer.to_numpy(dtype=object)))
+    nxt_day = day.iloc[order].groupby(customer.iloc[order].to_numpy()).shift(-1)
+    gap = (nxt_day - day.iloc[order]).dt.days
+    superseded = pd.Series(False, index=lists.index)
+    superseded.iloc[order] = (gap.le(relist_days) & ~done.iloc[order]).to_numpy()
+    keep = ~superseded.to_numpy()
+    kept = lists[keep]
+    when = day[keep].to_numpy("datetime64[us]")
+    return _counts(months, groups, months.index(when), groups.codes(kept), done[keep].to_numpy(),
+                   np.ones(len(kept), bool))  # fmt: skip
 
 
 def _all_counts(frames, months, groups, span, config, calendar, lists, outcomes):
     data_end = span[1]
     return {
         **_callbacks(frames, months, groups, data_end, config),
-        "list_completion": _list_completion(lists, outcomes, months, groups),
+        "list_completion": _list_completion(
+            lists, outcomes, months, groups, config.planner.carry_over_days
+        ),
         **_complaint_sla(frames, months, groups, data_end, config, calendar),
         **_rates(frames, months, groups, span),
     }

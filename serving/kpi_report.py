@@ -58,7 +58,8 @@ LABELS = {
 DESCRIPTIONS = {
     "callback_completion": "policy callbacks due, held-out ones excluded, that were made "
     "(reached or declined)",
-    "list_completion": "tasks on the RM's daily list whose latest outcome is reached or declined",
+    "list_completion": "tasks on the RM's daily list whose latest outcome is reached or declined"
+    " (a task listed again until done counts once)",
     "complaint_first_response": "complaints opened answered within the first-response hours",
     "complaint_resolution": "complaints opened resolved within the working-day deadline",
     "complaint_rate": "customers with a complaint per customer active at the month's start; "

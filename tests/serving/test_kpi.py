@@ -346,6 +346,35 @@ def test_list_completion_from_list_files_and_latest_outcomes(listed, config):
     assert not any("No daily lists" in n for n in report.notes)
 
 
+def test_a_task_listed_again_until_done_counts_once(tmp_path, config):
+    """C0's risk task is carried for three days and reached on the third: one task done. C2 is
+    listed again after more than `planner.carry_over_days`: two tasks, neither done."""
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    for name, frame in tables(cust=customers(6), comp=[JUNE_COMPLAINT]).items():
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), bank / f"{name}.parquet")
+    ws = Workspace.open(tmp_path / "ws", config)
+    lists = ws.path(config.paths.lists)
+    d1, d2, d3 = dt.date(2025, 6, 2), dt.date(2025, 6, 3), dt.date(2025, 6, 4)
+    late = d1 + dt.timedelta(days=config.planner.carry_over_days + 1)
+    write_list(lists, d1, "RM1", "BR1", [("C0", "retail"), ("C2", "retail")])
+    write_list(lists, d2, "RM1", "BR1", [("C0", "retail")])
+    write_list(lists, d3, "RM1", "BR1", [("C0", "retail")])
+    write_list(lists, late, "RM1", "BR1", [("C2", "retail")])
+    store = OutcomeStore(ws.path(config.paths.outcomes))
+    for day, customer, outcome in ((d1, "C0", "no_answer"), (d3, "C0", "reached"),
+                                   (d1, "C2", "no_answer")):  # fmt: skip
+        store.record(task_id(day, customer), rm_id="RM1", rule="risk", outcome=outcome,
+                     recorded_by="key-test")  # fmt: skip
+    store.close()
+    inputs = load_kpi_inputs(bank, ws, JUNE, JULY, config)
+    assert len(inputs.lists) == 5
+    report = compute_kpis(inputs.tables, JUNE, JULY, config, lists=inputs.lists,
+                          outcomes=inputs.outcomes)  # fmt: skip
+    m = report.overall["list_completion"]
+    assert (m.numerator, m.denominator) == (1, 3)
+
+
 def test_no_lists_is_said_not_an_error(tmp_path, config):
     assert read_lists(tmp_path / "lists", JUNE, JULY) is None
     report = kpis(tables(comp=[JUNE_COMPLAINT]), config=config)
