@@ -18,7 +18,8 @@ for the planner's scores (as `serving.planner.compose_plan` does) and at random 
 
 **Policies.** `none` (no risk calls), `random`, `seed_rule` (the CRM early-warning rule
 `training.baselines.seed_rule`, 0/1), and the planner's rankings through
-`serving.planner.ranking_score`, so the simulation ranks exactly like `keepwell plan --rank-by`:
+`serving.planner.ranking_score`, so the simulation scores like `keepwell plan --rank-by` (its
+eligibility is simpler than the planner's: see the README, known gap):
 `risk` (p_churn + complaint_weight x p_complaint of the champions), `value_at_risk` (value x that),
 `uplift` (value x the callback effect model's *estimated* reduction of the churn probability, the
 book's `uplift` column), and `oracle` (value x the *true* effect: `ranking_score(..., "uplift")`
