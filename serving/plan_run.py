@@ -94,7 +94,7 @@ def holdout_draw(customer_ids: Any, day: dt.date, config: Config) -> np.ndarray:
     return draws < np.uint64(int(share * 2**64))
 
 
-def _callback_flags(callbacks: pd.DataFrame, day: dt.date, config: Config) -> dict[str, set]:
+def callback_flags(callbacks: pd.DataFrame, day: dt.date, config: Config) -> dict[str, set]:
     """Customers with a policy callback held out in the current cycle, and customers reached by a
     call within `planner.contact_cooldown_days` before `day`."""
     start = pd.Timestamp(day, tz="UTC")
@@ -341,7 +341,7 @@ def plan_day(
     ids_obj = pd.Series(ids.to_numpy(dtype=object), dtype=object)
     scored["rm_id"] = facts["rm_id"].reindex(ids).to_numpy(dtype=object)
     scored["branch_id"] = facts["branch_id"].reindex(ids).to_numpy(dtype=object)
-    flags = _callback_flags(bank["callbacks"], day, config)
+    flags = callback_flags(bank["callbacks"], day, config)
     for name, members in flags.items():
         scored[name] = ids_obj.isin(members).to_numpy()
     scored["in_holdout"] = holdout_draw(ids.tolist(), day, config)

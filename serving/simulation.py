@@ -9,7 +9,11 @@ customers (pure: policies and the month loop; `serving.simulation_run` reads the
 * not in the randomised risk holdout of T's quarter (`serving.plan_run.holdout_draw`, the
   planner's control group: never called by any policy);
 * not called by the same policy in the previous simulated month (a completed callback protects
-  a customer for about three months in the demo bank's process, `keepwell.demo.process`).
+  a customer for about three months in the demo bank's process, `keepwell.demo.process`);
+* as the planner (`serving.plan_run.callback_flags`): not reached by a recorded call within
+  `planner.contact_cooldown_days` before T (`recently_contacted`), and without a policy callback
+  held out in the current cycle (`policy_holdout`: a risk call would contaminate that
+  experiment). Optional columns of the book; absent means False.
 
 Every policy except `none` fills the capacity (the same number of calls), so policies compare at
 equal volume. Ranking: highest score first within an RM; ties are broken by the book's order
@@ -18,8 +22,9 @@ for the planner's scores (as `serving.planner.compose_plan` does) and at random 
 
 **Policies.** `none` (no risk calls), `random`, `seed_rule` (the CRM early-warning rule
 `training.baselines.seed_rule`, 0/1), and the planner's rankings through
-`serving.planner.ranking_score`, so the simulation scores like `keepwell plan --rank-by` (its
-eligibility is simpler than the planner's: see the README, known gap):
+`serving.planner.ranking_score`, so the simulation scores like `keepwell plan --rank-by` (one
+difference: the planner merges a risk call into a mandatory task due the same day, a monthly
+simulation cannot):
 `risk` (p_churn + complaint_weight x p_complaint of the champions), `value_at_risk` (value x that),
 `uplift` (value x the callback effect model's *estimated* reduction of the churn probability, the
 book's `uplift` column), and `oracle` (value x the *true* effect: `ranking_score(..., "uplift")`
@@ -73,6 +78,7 @@ MONTH_COLUMNS = (
     "effect",  # the true reduction of the 90-day churn probability from a completed callback
     "in_holdout",
 )
+PLANNER_FLAGS = ("recently_contacted", "policy_holdout")  # optional columns: never called
 ESTIMATE = "uplift"  # optional column: the effect model's estimate (needed by policy uplift)
 FIGURES = ("calls", "retained", "value_retained")
 
@@ -273,6 +279,9 @@ def simulate(
             ids = book["customer_id"].astype(str)
             eligible = ~book["in_holdout"].fillna(False).to_numpy(bool)
             eligible &= ~ids.isin(previous).to_numpy()
+            for flag in PLANNER_FLAGS:
+                if flag in book.columns:
+                    eligible &= ~book[flag].fillna(False).to_numpy(bool)
             score, ties = policy_order(policy, book, month.as_of, config, seed)
             chosen = choose(
                 book["rm_id"].to_numpy(dtype=object), score, ties, eligible, calls_per_rm

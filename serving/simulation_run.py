@@ -190,7 +190,7 @@ def build_months(
     """The book of each simulated month (`serving.simulation.MONTH_COLUMNS`, plus `uplift`
     when an effect model is given)."""
     from features.pipeline import build_snapshot_table
-    from serving.plan_run import holdout_draw
+    from serving.plan_run import callback_flags, holdout_draw
 
     say(f"building the feature snapshots of {len(dates)} month(s) from {folder}")
     frame = build_snapshot_table(folder, list(dates), config).to_pyarrow().to_pandas()
@@ -205,6 +205,9 @@ def build_months(
     customers["customer_id"] = customers["customer_id"].astype(str)
     rm_of = customers.drop_duplicates("customer_id").set_index("customer_id")["rm_id"]
     oracle = read_oracle(folder, dates)
+    callbacks = _read(
+        folder, "callbacks", ["customer_id", "reason", "outcome", "due_at", "done_at"]
+    )
     months = []
     for day in dates:
         truth = oracle[oracle["as_of"] == day]
@@ -215,6 +218,9 @@ def build_months(
             say(f"{day}: {lost:,} active customer(s) have no feature row and are left out")
         book["rm_id"] = rm_of.reindex(book["customer_id"]).to_numpy(dtype=object)
         book["in_holdout"] = holdout_draw(book["customer_id"].tolist(), day, config)
+        flags = callback_flags(callbacks, day, config)
+        for flag in ("recently_contacted", "policy_holdout"):
+            book[flag] = book["customer_id"].isin(flags[flag]).to_numpy()
         months.append(MonthBook(day, book.drop(columns="as_of").reset_index(drop=True)))
     return months
 

@@ -103,6 +103,18 @@ def test_capacity_holdout_and_no_call_two_months_running(config):
     assert set(out["oracle"].called[0]) & set(out["oracle"].called[2])
 
 
+def test_customers_the_planner_would_skip_are_never_called(config):
+    """Recently reached (cooldown) and policy-holdout customers are out, as in the planner."""
+    book = six().assign(
+        recently_contacted=[False, False, True, False, False, False],  # A3: risk's first pick
+        policy_holdout=[False, False, False, False, True, False],  # B2: everyone's pick in b
+    )
+    out = run([(JAN, book)], ["risk", "oracle", "value_at_risk"], config)
+    for name, result in out.items():
+        assert not {"A3", "B2", "B1"} & set(result.called[0]), name
+    assert sorted(out["risk"].called[0]) == ["A1", "A2", "B3"]
+
+
 def test_oracle_retains_the_most(config):
     rng = np.random.default_rng(5)
     book = random_book(rng).assign(value_score=1.0)  # equal value: oracle = most customers
