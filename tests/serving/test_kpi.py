@@ -285,15 +285,20 @@ def write_list(folder, day: dt.date, rm_id: str, branch_id: str, rows: list[tupl
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), target)
 
 
-@pytest.fixture
-def listed(tmp_path, config):
-    """A bank folder, a workspace with two days of lists and the RM page's outcomes."""
+def bank_and_workspace(tmp_path, config):
+    """A bank folder of six customers and a June complaint, a workspace and its lists folder."""
     bank = tmp_path / "bank"
     bank.mkdir()
     for name, frame in tables(cust=customers(6), comp=[JUNE_COMPLAINT]).items():
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), bank / f"{name}.parquet")
     ws = Workspace.open(tmp_path / "ws", config)
-    lists = ws.path(config.paths.lists)
+    return bank, ws, ws.path(config.paths.lists)
+
+
+@pytest.fixture
+def listed(tmp_path, config):
+    """A bank folder, a workspace with two days of lists and the RM page's outcomes."""
+    bank, ws, lists = bank_and_workspace(tmp_path, config)
     d1, d2 = dt.date(2025, 6, 2), dt.date(2025, 6, 3)
     write_list(lists, d1, "RM1", "BR1", [("C0", "retail"), ("C2", "retail"), ("C4", "retail")])
     write_list(lists, d1, "RM2", "BR2", [("C1", "hnw"), ("C3", "hnw")])
@@ -349,12 +354,7 @@ def test_list_completion_from_list_files_and_latest_outcomes(listed, config):
 def test_a_task_listed_again_until_done_counts_once(tmp_path, config):
     """C0's risk task is carried for three days and reached on the third: one task done. C2 is
     listed again after more than `planner.carry_over_days`: two tasks, neither done."""
-    bank = tmp_path / "bank"
-    bank.mkdir()
-    for name, frame in tables(cust=customers(6), comp=[JUNE_COMPLAINT]).items():
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), bank / f"{name}.parquet")
-    ws = Workspace.open(tmp_path / "ws", config)
-    lists = ws.path(config.paths.lists)
+    bank, ws, lists = bank_and_workspace(tmp_path, config)
     d1, d2, d3 = dt.date(2025, 6, 2), dt.date(2025, 6, 3), dt.date(2025, 6, 4)
     late = d1 + dt.timedelta(days=config.planner.carry_over_days + 1)
     write_list(lists, d1, "RM1", "BR1", [("C0", "retail"), ("C2", "retail")])
