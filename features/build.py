@@ -14,7 +14,7 @@ k < slot(end). Each table is then grouped once by customer_id with one condition
 range>)` for counts. Rows older than every
 window feed the history measures (last event, latest reading) through one extra plain aggregate,
 so they skip the per-snapshot work. The per-customer wide tables are joined to the customers
-(1 row each) and unpivoted by a union of one SELECT per snapshot, in which each feature's
+(1 row each) and unpivoted by unnesting an array of one struct per snapshot; each feature's
 `compute` turns the measures into the feature value. Snapshots are processed in passes of
 consecutive as-of dates: a pass evaluates its aggregates only on the rows that can count for its
 snapshots, so splitting 12 monthly snapshots with 180-day windows in two halves does less work

@@ -315,7 +315,8 @@ def _list_completion(lists, outcomes, months, groups, relist_days: int) -> _Coun
         latest = outcomes.drop_duplicates("task_id", keep="last").set_index("task_id")["done"]
         done = lists["task_id"].map(latest).fillna(False).astype(bool)
     day = pd.to_datetime(lists["list_date"])
-    customer = lists["task_id"].astype(str).str.split(":", n=1).str[1]
+    task = lists["task_id"].astype(str)
+    customer = task.str.split(":", n=1).str[1].fillna(task)  # a malformed id is its own task
     order = np.lexsort((day.to_numpy("datetime64[us]"), customer.to_numpy(dtype=object)))
     nxt_day = day.iloc[order].groupby(customer.iloc[order].to_numpy()).shift(-1)
     gap = (nxt_day - day.iloc[order]).dt.days
