@@ -18,8 +18,8 @@ so they skip the per-snapshot work. The per-customer wide tables are joined to t
 `compute` turns the measures into the feature value. Snapshots are processed in passes of
 consecutive as-of dates: a pass evaluates its aggregates only on the rows that can count for its
 snapshots, so splitting 12 monthly snapshots with 180-day windows in two halves does less work
-than one pass, at the cost of reading the tables once more (`_pass_cost` picks the size; a cap
-keeps the wide table small, see `snapshots_per_pass`).
+than one pass, at the cost of reading the tables once more (`features.passes` picks the size; a
+cap keeps the wide table small, see `snapshots_per_pass`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import ibis.expr.datatypes as dtypes
 from features.dates import normalize_dates
 from features.definitions import prepare_tables
 from features.families.common import Params
+from features.passes import plan_passes
 from features.spec import BASE_INPUTS, FeatureSpec, Measure
 
 if TYPE_CHECKING:
@@ -51,9 +52,6 @@ EVENT_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "complaints": ("opened_at", "first_response_at", "resolved_at"),
     "callbacks": ("done_at",),
 }
-# Per-snapshot aggregates per pass, over all tables: bounds the width of the per-customer tables
-# and so the memory (about 16 bytes per customer and aggregate while a pass runs).
-MAX_AGGREGATES_PER_PASS = 320
 DAY_US = 86_400_000_000
 _PER_SNAPSHOT = re.compile(r".+__\d+")
 
@@ -395,60 +393,6 @@ def _check_inputs(tables: Mapping[str, ibis.Table], spec: FeatureSpec) -> None:
         )
 
 
-def _passes(
-    dates: list[dt.date],
-    per_snapshot: int,
-    snapshots_per_pass: int | None,
-    lookback_days: int | None = None,
-) -> list[list[int]]:
-    """Consecutive groups of snapshot indexes, one query part per group.
-
-    With `snapshots_per_pass` None, the size is the cheapest under `_pass_cost`, capped by
-    MAX_AGGREGATES_PER_PASS (memory); without `lookback_days` (no table skips old rows) a pass
-    saves nothing, so passes are as large as the cap allows.
-    """
-    cap = max(1, MAX_AGGREGATES_PER_PASS // max(per_snapshot, 1))
-    if snapshots_per_pass is None and lookback_days is None:
-        snapshots_per_pass = cap
-    if snapshots_per_pass is None:
-        sizes = range(1, min(cap, len(dates)) + 1)
-        costs = {
-            size: _pass_cost(_chunks(dates, size), dates, per_snapshot, lookback_days)
-            for size in sizes
-        }
-        snapshots_per_pass = min(costs, key=lambda size: (costs[size], -size))
-    return _chunks(dates, max(1, snapshots_per_pass))
-
-
-def _chunks(dates: Sequence[dt.date], size: int) -> list[list[int]]:
-    idx = list(range(len(dates)))
-    return [idx[i : i + size] for i in range(0, len(idx), size)]
-
-
-# One more pass re-reads the event tables; measured on the 1M-customer benchmark, a scan with its
-# slot columns costs about as much as 24 per-snapshot aggregates over the same rows.
-SCAN_COST_AGGREGATES = 24
-
-
-def _pass_cost(
-    passes: list[list[int]], dates: Sequence[dt.date], per_snapshot: int, lookback_days: int
-) -> float:
-    """Estimated work of `passes`, in per-row aggregates over a whole event table.
-
-    A pass reads every row once (SCAN_COST_AGGREGATES) and evaluates its snapshots' aggregates
-    only on the rows that can count for one of them: those from `lookback_days` before its first
-    as_of to its last one (older rows go to the cheap history aggregate). Events are taken as
-    spread evenly over the days from `lookback_days` before the first as_of to the last.
-    """
-    whole = (dates[-1] - dates[0]).days + lookback_days
-    total = 0.0
-    for idx in passes:
-        span = (dates[idx[-1]] - dates[idx[0]]).days + lookback_days
-        share = span / whole if whole > 0 else 1.0
-        total += SCAN_COST_AGGREGATES + share * per_snapshot * len(idx)
-    return total
-
-
 def build_features(
     tables: Mapping[str, ibis.Table],
     as_of_dates: Sequence[dt.date],
@@ -483,7 +427,7 @@ def build_features(
 
     parts: list[ibis.Table] = []
     lookback = max((plan.split_shift() for plan in plans.values() if plan.split), default=None)
-    passes = _passes(dates, per_snapshot, snapshots_per_pass, lookback)
+    passes = plan_passes(dates, per_snapshot, snapshots_per_pass, lookback)
     for idx in passes:
         pass_dates = [dates[i] for i in idx]
         wide = base

@@ -40,14 +40,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from serving.kpi_counts import UNKNOWN, Counts, Groups, counts, tally
 from serving.kpi_model import (
     METRICS,
     RATES,
@@ -66,7 +65,6 @@ from serving.policy import WorkingCalendar, complaint_deadlines
 if TYPE_CHECKING:
     from keepwell.config import Config
 
-DIMENSIONS = {"branch": "branch_id", "rm": "rm_id", "segment": "segment"}
 NEEDED: dict[str, tuple[str, ...]] = {
     "customers": ("customer_id", "segment", "rm_id", "branch_id", "opened_at", "closed_at"),
     "complaints": ("customer_id", "opened_at", "first_response_at", "resolved_at"),
@@ -75,7 +73,6 @@ NEEDED: dict[str, tuple[str, ...]] = {
 TIMESTAMPS = {"opened_at", "closed_at", "first_response_at", "resolved_at", "due_at", "done_at"}
 LIST_COLUMNS = ("task_id", "list_date", "rm_id", "branch_id", "segment")
 POLICY_REASONS = ("post_sale", "quarterly", "complaint", "risk")
-UNKNOWN = "(unknown)"
 
 
 # -- input tables ----------------------------------------------------------------------------
@@ -137,89 +134,8 @@ def _data_range(frames: dict[str, pd.DataFrame]) -> tuple[np.datetime64, np.date
     return first, last
 
 
-# -- months and groups -----------------------------------------------------------------------
-def _strings(series: pd.Series) -> pa.ChunkedArray:
-    values = pa.array(series, from_pandas=True)  # zero-copy for Arrow-backed strings
-    values = pa.chunked_array([values]) if isinstance(values, pa.Array) else values
-    return values.cast(pa.large_string())
-
-
-def _lookup(values: pd.Series, keys: pa.Array) -> np.ndarray:
-    """The position of each value in `keys` (-1: null or absent), hashed in Arrow."""
-    found = pc.index_in(_strings(values), value_set=keys.cast(pa.large_string()))
-    return found.fill_null(-1).to_numpy().astype(np.int64)
-
-
-class _Groups:
-    """Codes of the branch, RM and segment of each customer, of each complaint and callback (by
-    its customer; UNKNOWN when the customer is missing) and of other rows' own columns."""
-
-    def __init__(self, frames: dict[str, pd.DataFrame], lists: pd.DataFrame | None):
-        customers = frames["customers"]
-        self.labels: dict[str, np.ndarray] = {}
-        for dim, col in DIMENSIONS.items():
-            values = set(pc.unique(_strings(customers[col]).drop_null()).to_pylist())
-            if lists is not None:
-                values |= set(lists[col].dropna().astype(str))
-            self.labels[dim] = np.array([*sorted(values), UNKNOWN], dtype=object)
-        self.customer_codes = self.codes(customers)
-        ids = _strings(customers["customer_id"]).combine_chunks()
-        if pc.count_distinct(ids).as_py() != len(ids):
-            dupes = customers["customer_id"][customers["customer_id"].duplicated()]
-            raise KpiError("customers.customer_id has duplicate values, e.g. "
-                           f"{dupes.unique()[:5].tolist()}")  # fmt: skip
-        self.by_table, self.unknown = {}, {}
-        for name in ("complaints", "callbacks"):
-            row = _lookup(frames[name]["customer_id"], ids)
-            known = row >= 0
-            self.unknown[name] = int((~known).sum())
-            self.by_table[name] = {
-                dim: np.where(known, codes[np.maximum(row, 0)], len(self.labels[dim]) - 1)
-                for dim, codes in self.customer_codes.items()
-            }
-        first = customers.dropna(subset=["rm_id"]).drop_duplicates("rm_id")
-        self.rm_branch = dict(zip(first["rm_id"].astype(str), first["branch_id"], strict=True))
-
-    def codes(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        out = {}
-        for dim, col in DIMENSIONS.items():
-            labels = self.labels[dim]
-            codes = _lookup(frame[col], pa.array(labels[:-1].tolist(), pa.string()))
-            out[dim] = np.where(codes < 0, len(labels) - 1, codes)
-        return out
-
-
-@dataclass
-class _Counts:
-    """Counts per (month, group) for the overall view (one group) and each dimension."""
-
-    num: dict[str, np.ndarray]
-    den: dict[str, np.ndarray]
-    excluded: dict[str, np.ndarray]
-
-
-def _tally(months: MonthIndex, groups: _Groups, month: np.ndarray, codes: dict[str, np.ndarray],
-           weight: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
-    keep = (month >= 0) & weight
-    n = len(months)
-    out = {"overall": np.bincount(month[keep], minlength=n).reshape(n, 1)}
-    for dim, labels in groups.labels.items():
-        flat = month[keep] * len(labels) + codes[dim][keep]
-        out[dim] = np.bincount(flat, minlength=n * len(labels)).reshape(n, len(labels))
-    return out
-
-
-def _counts(months: MonthIndex, groups: _Groups, month, codes, num, den, excluded=None) -> _Counts:
-    none = np.zeros(len(month), bool)
-    return _Counts(
-        _tally(months, groups, month, codes, num & den),
-        _tally(months, groups, month, codes, den),
-        _tally(months, groups, month, codes, none if excluded is None else excluded),
-    )
-
-
 # -- the metrics -----------------------------------------------------------------------------
-def _rates(frames, months: MonthIndex, groups: _Groups, span) -> dict[str, _Counts]:
+def _rates(frames, months: MonthIndex, groups: Groups, span) -> dict[str, Counts]:
     """Complaint and churn rates; a month outside the data's `span` (first, last moment)
     counts no one: its customers could neither complain nor leave in the data."""
     customers = frames["customers"]
@@ -244,15 +160,15 @@ def _rates(frames, months: MonthIndex, groups: _Groups, span) -> dict[str, _Coun
     month = months.index(_ts(complaints["opened_at"]))
     pairs = pd.DataFrame({"customer_id": complaints["customer_id"], "month": month})
     first = ~pairs.duplicated().to_numpy()  # a customer's first complaint of each month
-    complained = _tally(months, groups, month, groups.by_table["complaints"], first)
+    complained = tally(months, groups, month, groups.by_table["complaints"], first)
     zero = {d: np.zeros_like(a) for d, a in active.items()}
     return {
-        "complaint_rate": _Counts(complained, active, zero),
-        "churn_rate": _Counts(closing, active, zero),
+        "complaint_rate": Counts(complained, active, zero),
+        "churn_rate": Counts(closing, active, zero),
     }
 
 
-def _complaint_sla(frames, months, groups, data_end, config, calendar) -> dict[str, _Counts]:
+def _complaint_sla(frames, months, groups, data_end, config, calendar) -> dict[str, Counts]:
     complaints = frames["complaints"]
     opened = _ts(complaints["opened_at"])
     month = months.index(opened)
@@ -267,7 +183,7 @@ def _complaint_sla(frames, months, groups, data_end, config, calendar) -> dict[s
     ):
         done = ~np.isnat(done_at)
         pending = ~done & (due >= data_end)
-        out[name] = _counts(months, groups, month, codes, done & (done_at <= due), ~pending,
+        out[name] = counts(months, groups, month, codes, done & (done_at <= due), ~pending,
                             pending)  # fmt: skip
     return out
 
@@ -286,7 +202,7 @@ def _callback_flags(callbacks: pd.DataFrame, data_end: np.datetime64) -> dict[st
             "silent": silent}  # fmt: skip
 
 
-def _callbacks(frames, months, groups, data_end, config) -> dict[str, _Counts]:
+def _callbacks(frames, months, groups, data_end, config) -> dict[str, Counts]:
     callbacks = frames["callbacks"]
     codes = groups.by_table["callbacks"]
     flag = _callback_flags(callbacks, data_end)
@@ -294,15 +210,15 @@ def _callbacks(frames, months, groups, data_end, config) -> dict[str, _Counts]:
     surveyed = ~np.isnan(score)
     satisfied = surveyed & (score >= config.kpi.targets.satisfied_from)
     return {
-        "callback_completion": _counts(months, groups, months.index(_ts(callbacks["due_at"])),
+        "callback_completion": counts(months, groups, months.index(_ts(callbacks["due_at"])),
                                        codes, flag["completed"],
                                        flag["counted"] & ~flag["pending"], flag["pending"]),
-        "satisfaction": _counts(months, groups, months.index(_ts(callbacks["done_at"])), codes,
+        "satisfaction": counts(months, groups, months.index(_ts(callbacks["done_at"])), codes,
                                 satisfied, surveyed),
     }  # fmt: skip
 
 
-def _list_completion(lists, outcomes, months, groups, relist_days: int) -> _Counts:
+def _list_completion(lists, outcomes, months, groups, relist_days: int) -> Counts:
     """Tasks of the daily lists done (latest outcome reached or declined), one count per task.
 
     A task not done that is listed again for the same customer within `relist_days` (carried over,
@@ -325,7 +241,7 @@ def _list_completion(lists, outcomes, months, groups, relist_days: int) -> _Coun
     keep = ~superseded.to_numpy()
     kept = lists[keep]
     when = day[keep].to_numpy("datetime64[us]")
-    return _counts(months, groups, months.index(when), groups.codes(kept), done[keep].to_numpy(),
+    return counts(months, groups, months.index(when), groups.codes(kept), done[keep].to_numpy(),
                    np.ones(len(kept), bool))  # fmt: skip
 
 
@@ -341,7 +257,7 @@ def _all_counts(frames, months, groups, span, config, calendar, lists, outcomes)
     }
 
 
-def _split(counts: _Counts, dim: str) -> dict[str, tuple[list, list]]:
+def _split(counts: Counts, dim: str) -> dict[str, tuple[list, list]]:
     """Per part (num, den, excluded): per group its monthly counts and its period total."""
     return {part: (table.T.tolist(), table.sum(axis=0).tolist())
             for part in ("num", "den", "excluded")
@@ -406,7 +322,7 @@ def compute_kpis(
         )
     calendar = WorkingCalendar.from_config(config)
     months = MonthIndex(calendar_months(start, end))
-    groups = _Groups(frames, lists)
+    groups = Groups(frames, lists)
     counts = _all_counts(frames, months, groups, (first, last), config, calendar, lists,
                          outcomes)  # fmt: skip
     prior_start, prior_end, by_month = prior_period(start, end)
@@ -457,7 +373,7 @@ def _moment(value: np.datetime64) -> dt.datetime:
     return pd.Timestamp(value).tz_localize("UTC").to_pydatetime()
 
 
-def _notes(report: KpiReport, frames, groups: _Groups, prior_start, first_day, last_day):
+def _notes(report: KpiReport, frames, groups: Groups, prior_start, first_day, last_day):
     notes = [f"Data cover {first_day} to {last_day} (UTC)."]
     if report.prior is None:
         notes.append(
