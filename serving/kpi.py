@@ -226,6 +226,7 @@ def _list_completion(lists, outcomes, months, groups, relist_days: int) -> Count
     month of that listing, so a call made on the third day of a carried task is one task done,
     not one done and two missed."""
     lists = lists if lists is not None else pd.DataFrame(columns=list(LIST_COLUMNS))
+    lists = lists.reset_index(drop=True)  # rows are aligned by index below
     done = pd.Series(False, index=lists.index)
     if outcomes is not None and len(outcomes) and len(lists):
         latest = outcomes.drop_duplicates("task_id", keep="last").set_index("task_id")["done"]
@@ -233,11 +234,11 @@ def _list_completion(lists, outcomes, months, groups, relist_days: int) -> Count
     day = pd.to_datetime(lists["list_date"])
     task = lists["task_id"].astype(str)
     customer = task.str.split(":", n=1).str[1].fillna(task)  # a malformed id is its own task
-    order = np.lexsort((day.to_numpy("datetime64[us]"), customer.to_numpy(dtype=object)))
-    nxt_day = day.iloc[order].groupby(customer.iloc[order].to_numpy()).shift(-1)
-    gap = (nxt_day - day.iloc[order]).dt.days
-    superseded = pd.Series(False, index=lists.index)
-    superseded.iloc[order] = (gap.le(relist_days) & ~done.iloc[order]).to_numpy()
+    by_customer = pd.DataFrame({"customer": customer, "day": day}).sort_values(
+        ["customer", "day"], kind="stable"
+    )
+    gap = (by_customer.groupby("customer")["day"].shift(-1) - by_customer["day"]).dt.days
+    superseded = (gap.le(relist_days) & ~done.reindex(by_customer.index)).reindex(lists.index)
     keep = ~superseded.to_numpy()
     kept = lists[keep]
     when = day[keep].to_numpy("datetime64[us]")
