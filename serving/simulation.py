@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from serving.planner import ranking_score
+from serving.planner import FLAG_COLUMNS, ranking_score
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -78,7 +78,8 @@ MONTH_COLUMNS = (
     "effect",  # the true reduction of the 90-day churn probability from a completed callback
     "in_holdout",
 )
-PLANNER_FLAGS = ("recently_contacted", "policy_holdout")  # optional columns: never called
+# the planner's other flags (optional columns; a flagged customer is never called)
+PLANNER_FLAGS = tuple(f for f in FLAG_COLUMNS if f != "in_holdout")
 ESTIMATE = "uplift"  # optional column: the effect model's estimate (needed by policy uplift)
 FIGURES = ("calls", "retained", "value_retained")
 

@@ -219,8 +219,8 @@ def build_months(
         book["rm_id"] = rm_of.reindex(book["customer_id"]).to_numpy(dtype=object)
         book["in_holdout"] = holdout_draw(book["customer_id"].tolist(), day, config)
         flags = callback_flags(callbacks, day, config)
-        for flag in ("recently_contacted", "policy_holdout"):
-            book[flag] = book["customer_id"].isin(flags[flag]).to_numpy()
+        for flag, members in flags.items():
+            book[flag] = book["customer_id"].isin(members).to_numpy()
         months.append(MonthBook(day, book.drop(columns="as_of").reset_index(drop=True)))
     return months
 
