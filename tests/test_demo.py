@@ -152,6 +152,18 @@ def test_complaint_slas_are_sometimes_breached(small_bank):
     assert open_at_end < 0.1
 
 
+def test_no_callback_reaches_a_customer_after_the_relationship_closed(small_bank):
+    con = _db(small_bank)
+    reached_after, reached, closed_with_calls = con.execute(
+        """select count(*) filter (where b.done_at >= c.closed_at),
+                  count(*) filter (where b.outcome = 'reached'),
+                  count(distinct c.customer_id) filter (where c.closed_at is not null)
+           from callbacks b join customers c using (customer_id)"""
+    ).fetchone()
+    assert reached > 5000 and closed_with_calls > 500
+    assert reached_after == 0
+
+
 def test_policy_callbacks_follow_the_rules_with_a_randomised_holdout(small_bank, config):
     con = _db(small_bank)
     rows = dict(

@@ -462,6 +462,7 @@ class Book:
             }
         )
         k = self._stack("callbacks")
+        _no_reach_after_closing(k, self.closed)
         sat = k["satisfaction"]
         out["callbacks"] = pa.table(
             {
@@ -495,3 +496,15 @@ class Book:
             }
         )
         return out
+
+
+def _no_reach_after_closing(k: dict[str, np.ndarray], closed: np.ndarray) -> None:
+    """A call planned to reach the customer after the relationship closed found no one."""
+    if not k:
+        return
+    gone = closed[k["cust"]]
+    after = ~np.isnan(k["done"]) & ~np.isnan(gone) & (k["done"] >= gone)
+    if after.any():
+        k["done"] = np.where(after, np.nan, k["done"])
+        k["satisfaction"] = np.where(after, np.nan, k["satisfaction"])
+        k["outcome"] = np.where(after, "no_answer", k["outcome"]).astype(object)
