@@ -38,6 +38,7 @@ from features.definitions import prepare_tables
 from features.families.common import Params
 from features.passes import plan_passes
 from features.spec import BASE_INPUTS, FeatureSpec, Measure
+from keepwell.contract import timing
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -158,9 +159,22 @@ def literal_like(column: ibis.Value, day: dt.date, shift_days: int = 0) -> ibis.
     raise TypeError(f"column {column.get_name()} is {kind}, not a date or a timestamp")
 
 
-def slot(column: ibis.Value, dates: Sequence[dt.date], shift_days: int = 0) -> ibis.Value:
-    """int8: how many of `dates` (minus `shift_days`) are <= `column`; len(dates) when null."""
-    branches = [(column < literal_like(column, d, shift_days), k) for k, d in enumerate(dates)]
+def slot(
+    column: ibis.Value,
+    dates: Sequence[dt.date],
+    shift_days: int = 0,
+    known: Callable[[dt.date], dt.date] | None = None,
+) -> ibis.Value:
+    """int8: how many of `dates` (minus `shift_days`) are <= `column`; len(dates) when null.
+
+    With `known` (the contract's cutoff for the column), the number of those dates before which
+    the row was already known: `column < known(date - shift_days)`.
+    """
+    branches = []
+    for k, d in enumerate(dates):
+        day = d - dt.timedelta(days=shift_days)
+        limit = literal_like(column, known(day) if known else day)
+        branches.append((column < limit, k))
     return ibis.cases(*branches, else_=len(dates)).cast("int8")
 
 
@@ -216,10 +230,11 @@ class _TablePlan:
         return cls(name, measures, split=simple, history=history)
 
     def split_shift(self) -> int:
-        """Days before the first as_of from which rows are old for every measure."""
+        """Days before the first as_of from which rows are old (and known) for every measure."""
         windows = [m.window_days or 0 for m in self.measures]
         delays = [m.delay_days for m in self.measures]
-        return max([*windows, *delays, 0])
+        lag = max(timing.knowledge_lag_days(self.name, m.start) for m in self.measures)
+        return max([*windows, *delays, 0]) + lag
 
 
 def _aggregate_value(m: Measure, ev: ibis.Table, cond: ibis.Value) -> ibis.Value:
@@ -249,17 +264,19 @@ def aggregate_table(
     plan: _TablePlan, ev: ibis.Table, dates: Sequence[dt.date], offset: int
 ) -> list[ibis.Table]:
     """Per-customer tables with `<measure>__<offset + k>` (and `<measure>__old`) columns."""
-    slots: dict[tuple[str, int], str] = {}
+    slots: dict[tuple[str, int, bool], str] = {}
 
-    def slot_name(column: str, shift: int) -> str:
-        key = (column, shift)
+    def slot_name(column: str, shift: int, known: bool = False) -> str:
+        key = (column, shift, known)
         if key not in slots:
             slots[key] = f"_slot{len(slots)}"
         return slots[key]
 
     ranges = []
     for m in plan.measures:
-        lo = slot_name(m.start, m.delay_days)
+        # a row starts to count once it is known (the contract's rule for its table);
+        # windows and ends compare the raw columns
+        lo = slot_name(m.start, m.delay_days, known=True)
         his = []
         if m.window_days is not None:
             his.append(slot_name(m.window_column, m.window_days))
@@ -283,7 +300,10 @@ def aggregate_table(
             (ev[start_col] >= boundary) & (ev[start_col] < literal_like(ev[start_col], dates[-1]))
         )
     recent = recent.mutate(
-        **{name: slot(recent[col], dates, shift) for (col, shift), name in slots.items()}
+        **{
+            name: slot(recent[col], dates, shift, _known_cutoff(plan.name, col) if known else None)
+            for (col, shift, known), name in slots.items()
+        }
     )
     k_count = len(dates)
     visible = ibis.or_(*[recent[lo] < k_count for _, lo, _ in ranges])
@@ -299,6 +319,10 @@ def aggregate_table(
             aggs[f"{m.name}__{offset + k}"] = _aggregate_value(m, recent, cond)
     out.append(recent.group_by("customer_id").aggregate(**aggs))
     return out
+
+
+def _known_cutoff(table: str, column: str) -> Callable[[dt.date], dt.date]:
+    return lambda day: timing.cutoff(table, column, day)
 
 
 # -- snapshot view ---------------------------------------------------------------------------
@@ -382,6 +406,18 @@ def _check_inputs(tables: Mapping[str, ibis.Table], spec: FeatureSpec) -> None:
     missing = [c for c in BASE_INPUTS["customers"] if c not in customers.columns]
     if missing:
         raise ValueError(f"table customers lacks column(s) {missing}, needed for every snapshot")
+    at_export = [
+        f"{f.name} reads {table}.{c}"
+        for f in spec
+        for table, cols in f.required_columns.items()
+        for c in cols
+        if c in timing.at_export_columns(table)
+    ]
+    if at_export:
+        raise ValueError(
+            "features read columns that hold a value at the end of the data, not at as_of "
+            f"(see docs/data-contract.md, 'When a row is known'): {'; '.join(at_export)}"
+        )
     problems = [
         f"{f.name} (needs {', '.join(miss)})" for f in spec if (miss := f.missing_inputs(tables))
     ]

@@ -1,10 +1,11 @@
 """Labels per (customer_id, as_of T) over the horizon H = config.labels.horizon_days.
 
 * `churn` - the relationship closes in [T, T+H) (when `labels.churn.closure`), or the customer's
-  assets fall to (1 - aum_drop_fraction) of their level at T or below. A balances row holds the
-  month's closing balance, so AUM_T is the newest row with month < T (the close of the month
-  before T), and the readings that follow are the rows with month in [T, T+H): the lowest of
-  them must be <= (1 - f) * AUM_T. Every monthly reading inside the horizon counts
+  assets fall to (1 - aum_drop_fraction) of their level at T or below. When a balances row is
+  known is the contract's rule (`keepwell.contract.timing`: a month's closing balance is known
+  from the next month's first day), so AUM_T is the newest row known before T, and the readings
+  that follow are the rows that become known in [T, T+H): the lowest of them must be
+  <= (1 - f) * AUM_T. Every monthly reading inside the horizon counts
   (a drop that recovers within the horizon still counts); AUM_T null or 0 cannot drop. A drop
   of exactly the fraction counts (compared with a 1e-9 relative tolerance).
 * `complaint` - at least `labels.complaint.min_complaints` complaints opened in [T, T+H).
@@ -34,6 +35,7 @@ from features.build import (
     data_range as _event_range,
 )
 from features.dates import normalize_dates
+from keepwell.contract import timing
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -95,15 +97,16 @@ def build_labels(
     wide = attach(wide, complaint_counts)
     if use_aum:
         b = tables["balances"]
-        b = b.filter(b.month < literal_like(b.month, dates[-1], -horizon))
+
+        def known_before(day: dt.date) -> ibis.Value:
+            return b.month < literal_like(b.month, timing.cutoff("balances", "month", day))
+
+        b = b.filter(known_before(dates[-1] + dt.timedelta(days=horizon)))
         aggs = {}
         for k, d in enumerate(dates):
-            # a row holds the month's closing balance: the row of the month before T is the
-            # level at T, and the rows of the months that start inside the horizon follow it
-            at_t = b.month < literal_like(b.month, d)
-            ahead = (b.month >= literal_like(b.month, d)) & (
-                b.month < literal_like(b.month, d, -horizon)
-            )
+            # the level known at T, then the readings that become known inside the horizon
+            at_t = known_before(d)
+            ahead = ~at_t & known_before(d + dt.timedelta(days=horizon))
             aggs[f"aum_at__{k}"] = b.aum.argmax(b.month, where=at_t)
             aggs[f"aum_min__{k}"] = ibis.ifelse(ahead, b.aum, ibis.null("float64")).min()
         wide = attach(wide, b.group_by("customer_id").aggregate(**aggs))

@@ -6,8 +6,6 @@ from features.families.activity import login_count, txn_amount, txn_count
 from features.families.common import Params, inputs
 from features.spec import FeatureDef, Measure
 
-CLOSE_LAG_DAYS = 28  # a month's closing balance is known from the next month's first day
-
 
 def aum_latest() -> Measure:
     return Measure("aum_latest", "balances", start="month", how="latest", value="aum")
@@ -129,15 +127,14 @@ def features(p: Params) -> list[FeatureDef]:
     balances = inputs("balances", "month", "aum")
     latest = aum_latest()
     for w in (m, long):
-        # a balances row is the month's closing balance: the level known w days before as_of is
-        # the close of the month before that day, i.e. the newest row with month < as_of - w - 28
+        # the level known w days before as_of (the contract says when a balances row is known)
         before = Measure(
             f"aum_before_{w}d",
             "balances",
             start="month",
             how="latest",
             value="aum",
-            delay_days=w + CLOSE_LAG_DAYS,
+            delay_days=w,
         )
         out.append(
             FeatureDef(
@@ -149,8 +146,8 @@ def features(p: Params) -> list[FeatureDef]:
                 describe=f"assets {{value:+.0%}} against their level more than {w} days ago",
                 formula=(
                     "aum_latest / aum_then - 1, where aum_then is the newest balances reading "
-                    f"with month < as_of - {w + CLOSE_LAG_DAYS} days (the closing balance known "
-                    f"{w} days before as_of); null when that reading is missing or 0"
+                    f"known before as_of - {w} days (a month's closing balance is known from the "
+                    "next month's first day); null when that reading is missing or 0"
                 ),
                 inputs=(balances,),
                 measures=(latest, before),
@@ -170,8 +167,8 @@ def features(p: Params) -> list[FeatureDef]:
             window_days=long,
             describe=f"assets {{value:.0%}} below their peak of the last {long} days",
             formula=(
-                "1 - aum_latest / max(aum over balances readings with month in "
-                f"[as_of - {long} days, as_of)); null when there is no reading or the peak is 0"
+                "1 - aum_latest / max(aum over the balances readings known before as_of with "
+                f"month >= as_of - {long} days); null when there is no reading or the peak is 0"
             ),
             inputs=(balances,),
             measures=(latest, peak),

@@ -28,7 +28,10 @@ def features(p: Params) -> list[FeatureDef]:
             aggregation="latest",
             window_days=None,
             describe="assets of {value:,.0f}",
-            formula="aum of the newest balances reading with month < as_of",
+            formula=(
+                "aum of the newest balances reading known before as_of (a month's closing "
+                "balance is known from the next month's first day)"
+            ),
             inputs=(balances,),
             measures=(latest,),
             compute=lambda v: v.raw(latest),
@@ -41,7 +44,10 @@ def features(p: Params) -> list[FeatureDef]:
             aggregation="mean",
             window_days=long,
             describe=f"average assets of {{value:,.0f}} over the last {long} days",
-            formula=f"mean aum over balances readings with month in [as_of - {long} days, as_of)",
+            formula=(
+                "mean aum over the balances readings known before as_of with month >= as_of - "
+                f"{long} days"
+            ),
             inputs=(balances,),
             measures=(aum_sum, aum_n),
             compute=lambda v: v.ratio(v.total(aum_sum), v.total(aum_n)),

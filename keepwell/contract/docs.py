@@ -9,6 +9,7 @@ import sys
 
 from keepwell.contract.rules import describe
 from keepwell.contract.schemas import TABLES, TableSpec
+from keepwell.contract.timing import timing
 
 INTRO = """\
 # Data contract
@@ -31,6 +32,25 @@ examples; nothing downstream runs on invalid data.
   `oracle`.
 - PII columns (marked below) are masked wherever a row is shown: a name keeps its first letter,
   a phone number its last two digits.
+
+## When a row is known
+
+A feature at as_of T (midnight UTC starting that day) uses only what was known before T, on any
+day of the month; a label uses what becomes known in [T, T + horizon). Each table below says when
+its rows become known (`keepwell/contract/timing.py`), and every feature, label, online-store
+snapshot and planner run applies that one rule:
+
+- an event is known at its timestamp: it counts for T when it happened before T;
+- a period row (a monthly closing balance, named by the month's first day) is known when the
+  period ends: it counts from the first day of the next month on, so on 15 June the newest
+  balance is May's;
+- a value filled in later (a closing date, a response, a reached call) is unknown until its own
+  timestamp, and so are the columns that come with it;
+- a callback task is a plan: it exists (with its holdout draw) `policy.callback_notice_days`
+  before its due date, while features count it only once it is due;
+- attributes without a time (segment, risk tolerance, a product's type) are taken from the
+  export for every T; a column that holds the value at the end of the data is never read by a
+  feature (`features.build` refuses it).
 """
 
 
@@ -38,6 +58,7 @@ def _table(spec: TableSpec) -> str:
     schema = spec.schema
     lines = [f"## `{spec.name}` ({'required' if spec.required else 'optional'})", ""]
     lines += [spec.description, ""]
+    lines += [f"- known: {timing(spec.name).describe()}"]
     for key in spec.unique_keys():
         lines.append("- unique: " + ", ".join(f"`{c}`" for c in key))
     for ref in spec.references:

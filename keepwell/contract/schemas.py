@@ -80,7 +80,12 @@ class Holdings(pa.DataFrameModel):
     )
     opened_at: Timestamp = pa.Field(description="When the holding began.")
     closed_at: Timestamp = pa.Field(nullable=True, description="When it ended; null while held.")
-    balance: Float = pa.Field(ge=0, description="Current balance.")
+    balance: Float = pa.Field(
+        ge=0,
+        description=(
+            "Balance at the end of the data (the export), not at any as_of: no feature reads it."
+        ),
+    )
 
     class Config:
         unique = ("customer_id", "product_id")
