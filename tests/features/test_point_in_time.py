@@ -1,9 +1,14 @@
 """Point-in-time properties, checked with hypothesis on the five-customer bank.
 
-* Changing, adding or deleting any event at or after as_of never changes that snapshot's
+as_of is drawn from any day (not only month starts), and the edited events fall at any second.
+What "not yet known" means is the contract's rule (`keepwell.contract.timing`): an event at or
+after as_of, a monthly closing balance whose month has not ended before as_of.
+
+* Changing, adding or deleting anything not yet known at as_of never changes that snapshot's
   features (every column: timestamps, amounts, categories, later responses and closings).
-* Labels read only [as_of, as_of + H]: events after the horizon - and tables the labels do not
-  read - never change them, while an event inside the horizon can.
+* Labels read only what becomes known in [as_of, as_of + H): anything not yet known at
+  as_of + H - and tables the labels do not read - never changes them, while an event inside
+  the horizon can.
 """
 
 from __future__ import annotations
@@ -18,9 +23,17 @@ from hypothesis import strategies as st
 from features.build import build_features
 from features.labels import build_labels
 from features.spec import default_spec
+from keepwell.contract import timing
 from tests.features.fixtures import FIRST_EVENT, LAST_EVENT, T, bank_frames, connect, load
 
 AS_OF_CHOICES = (dt.date(2024, 6, 1), T)
+# any day of the fixture's busy months; labels need the whole horizon inside the data
+ANY_DAY = st.one_of(
+    st.sampled_from(AS_OF_CHOICES), st.dates(dt.date(2023, 11, 1), LAST_EVENT + dt.timedelta(1))
+)
+LABELED_DAY = st.one_of(
+    st.sampled_from(AS_OF_CHOICES), st.dates(dt.date(2023, 11, 1), dt.date(2024, 7, 1))
+)
 CUSTOMERS = ("C1", "C2", "C3", "C4", "C5", "C9")
 SECONDS_AHEAD = 400 * 86_400
 RANGE = (FIRST_EVENT, LAST_EVENT)
@@ -129,12 +142,13 @@ def mutate_after(frames: dict[str, pd.DataFrame], m: Mutator) -> dict[str, pd.Da
     out["sessions"] = m.add(se, lambda j: [m.customer(), m.later(), "web"])
 
     ba = out["balances"]
-    cut_day = cut.date()
-    month_after = ba.month.map(lambda d: d >= cut_day)
-    ba = m.edit_rows(ba, month_after, {"aum": amount})
+    # a month's closing balance is known once the month is over (the contract's rule)
+    first_unknown = timing.cutoff("balances", "month", cut.date())
+    unknown = ba.month.map(lambda d: d >= first_unknown)
+    ba = m.edit_rows(ba, unknown, {"aum": amount})
     out["balances"] = m.add(
         ba,
-        lambda j: [m.customer(), (cut + pd.Timedelta(days=m.draw(st.integers(0, 300)))).date(),
+        lambda j: [m.customer(), _months_after(first_unknown, m.draw(st.integers(0, 10))),
                    amount()],
     )  # fmt: skip
 
@@ -195,6 +209,11 @@ def mutate_after(frames: dict[str, pd.DataFrame], m: Mutator) -> dict[str, pd.Da
     return out
 
 
+def _months_after(first: dt.date, months: int) -> dt.date:
+    index = first.year * 12 + first.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
 BASE: dict = {}
 
 
@@ -203,7 +222,7 @@ BASE: dict = {}
 )
 @given(data=st.data())
 def test_events_at_or_after_as_of_never_change_features(data, con, spec, config):
-    as_of = data.draw(st.sampled_from(AS_OF_CHOICES))
+    as_of = data.draw(ANY_DAY)
     frames = bank_frames()
     if ("features", as_of) not in BASE:
         BASE["features", as_of] = _features(con, frames, as_of, spec, config)
@@ -219,12 +238,11 @@ def test_events_at_or_after_as_of_never_change_features(data, con, spec, config)
 @given(data=st.data())
 def test_labels_ignore_everything_after_the_horizon(data, con, config):
     horizon = config.labels.horizon_days
-    as_of = data.draw(st.sampled_from(AS_OF_CHOICES))  # both fully labeled in the fixture
+    as_of = data.draw(LABELED_DAY)  # fully labeled in the fixture
     frames = bank_frames()
     if ("labels", as_of) not in BASE:
         BASE["labels", as_of] = _labels(con, frames, as_of, config)
-    # strictly after the horizon: balances readings at as_of + H still count, so step a day on
-    cutoff = pd.Timestamp(as_of + dt.timedelta(days=horizon + 1), tz="UTC")
+    cutoff = pd.Timestamp(as_of + dt.timedelta(days=horizon), tz="UTC")
     changed = mutate_after(frames, Mutator(data, cutoff))
     # tables the labels do not read may change anywhere in time
     if data.draw(st.booleans()):
