@@ -43,6 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.audit_seal import AuditSeal, Seal, SealError
 from serving.schemas import ID_MAX_LENGTH, ID_PATTERN
 
 BUSY_TIMEOUT_MS = 10_000
@@ -214,6 +215,10 @@ class AuditLog(SharedSqlite):
     SCRIPT = SCHEMA + TRIGGERS
     PRAGMAS = ("PRAGMA foreign_keys = ON",)
 
+    @property
+    def seal(self) -> AuditSeal:
+        return AuditSeal(self.path)
+
     # -- writing ------------------------------------------------------------------------------
     def record(
         self,
@@ -259,6 +264,7 @@ class AuditLog(SharedSqlite):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            self.seal.advance(call_id, row_hash, lambda sealed: _hash_of(conn, sealed))
         return call_id
 
     # -- reading ------------------------------------------------------------------------------
@@ -302,15 +308,17 @@ class AuditLog(SharedSqlite):
             return int(self._connect().execute("SELECT count(*) FROM calls").fetchone()[0])
 
     def verify(self) -> int:
-        """Recompute the hash chain; returns the number of calls, or raises `AuditError`
-        naming the first call whose content, customers or predecessor do not match."""
+        """Recompute the hash chain and compare its newest sealed call with the seal; returns
+        the number of calls, or raises `AuditError` naming the first call whose content,
+        customers or predecessor do not match, or the calls cut from the tail."""
+        sealed = _read_seal(self.path, self.seal)  # before the rows: a seal never runs ahead
         with self._lock:
             conn = self._connect()
             rows = conn.execute(
                 "SELECT id, at, caller_key_id, role, endpoint, model_versions, features_as_of, "
                 "status, customer_count, prev_hash, row_hash FROM calls ORDER BY id"
             ).fetchall()
-            prev_hash, expected_id = GENESIS, 1
+            prev_hash, expected_id, hash_at_seal = GENESIS, 1, None
             for row in rows:
                 call_id, *content, stored_prev, stored_hash = row
                 ids = [
@@ -326,8 +334,48 @@ class AuditLog(SharedSqlite):
                 recomputed = _row_hash(prev_hash, [call_id, *content], sorted(ids))
                 if len(ids) != content[-1] or recomputed != stored_hash:
                     raise AuditError(f"audit log {self.path}: call {call_id} was altered")
+                if sealed is not None and call_id == sealed.call_id:
+                    hash_at_seal = stored_hash
                 prev_hash, expected_id = stored_hash, call_id + 1
+        _check_seal(self.path, sealed, len(rows), expected_id - 1, hash_at_seal)
         return len(rows)
+
+    def unsealed(self) -> int:
+        """Calls after the sealed one (a process killed between a call and its seal)."""
+        seal = self.seal.read()
+        return self.count() - (seal.call_id if seal is not None else 0)
+
+
+def _hash_of(conn: sqlite3.Connection, call_id: int) -> str | None:
+    row = conn.execute("SELECT row_hash FROM calls WHERE id = ?", [call_id]).fetchone()
+    return row[0] if row else None
+
+
+def _read_seal(path: Path, seal: AuditSeal) -> Seal | None:
+    try:
+        return seal.read()
+    except SealError as exc:
+        raise AuditError(f"audit log {path}: {exc}") from None
+
+
+def _check_seal(
+    path: Path, sealed: Seal | None, calls: int, last_id: int, hash_at_seal: str | None
+) -> None:
+    """The sealed call must still be in the log, unchanged (see `serving.audit_seal`)."""
+    if sealed is None:
+        if calls:
+            raise AuditError(
+                f"audit log {path}: {calls} calls and no seal beside it: a log written before "
+                "seals, or the seal was deleted; whether the newest calls were cut cannot be told"
+            )
+        return
+    if sealed.call_id > last_id:
+        raise AuditError(
+            f"audit log {path}: the newest {sealed.call_id - last_id} call(s) are missing (the "
+            f"seal names call {sealed.call_id}, the log ends at call {last_id}): its tail was cut"
+        )
+    if hash_at_seal != sealed.row_hash:
+        raise AuditError(f"audit log {path}: call {sealed.call_id} differs from its seal")
 
 
 def _entry(row: Sequence, customer_ids: tuple[str, ...]) -> AuditEntry:
