@@ -60,7 +60,7 @@ SIZES = (1, 100)
 
 # -- workspace ---------------------------------------------------------------------------------
 def keepwell(ws: Path, *args: str) -> None:
-    cmd = [sys.executable, "-m", "keepwell.cli", "--workspace", str(ws), *args]
+    cmd = [sys.executable, "-m", "cli.main", "--workspace", str(ws), *args]
     print("$", " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
 
@@ -78,7 +78,7 @@ def prepare(ws: Path, customers: int) -> None:
 
 def new_key(ws: Path) -> str:
     from keepwell.config import load_config
-    from serving.auth import KeyStore
+    from serving.records.keys import KeyStore
 
     config = load_config()
     return KeyStore(ws / config.paths.keys).create("crm", label="serving bench")[1]
@@ -134,7 +134,7 @@ def in_process(scorer: Any, id_sets: dict[int, list[list[str]]]) -> dict[int, di
 # -- where explanations are computed -----------------------------------------------------------
 def explanation_costs(scorer: Any, load_seconds: float) -> dict[str, Any]:
     """Precompute (score the whole book), on request (per call), cached (a dict of JSON)."""
-    from serving.auth import Principal
+    from serving.records.keys import Principal
 
     crm = Principal("bench", "crm")
     ids = scorer.book.ids.tolist()
@@ -224,7 +224,7 @@ def run_keepwell(
     command = [
         sys.executable,
         "-m",
-        "keepwell.cli_serve",
+        "cli.serve",
         "--workspace",
         str(ws),
         "serve",
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     prepare(ws, args.customers)
     from keepwell.config import load_config
     from keepwell.workspace import Workspace
-    from serving.scoring import Scorer
+    from serving.scoring.scorer import Scorer
 
     config = load_config()
     began = time.perf_counter()

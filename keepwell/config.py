@@ -112,12 +112,13 @@ class RiskCuts(_Frozen):
 
 TierKey = Literal["vip", "priority", "standard"]
 RiskKey = Literal["high", "medium", "low"]
-# serving.schemas.Channel (kept here too: the core config does not import serving)
+# serving.scoring.schemas.Channel (kept here too: the core config does not import serving)
 ChannelName = Literal["rm_call", "call_centre", "e_questionnaire", "visit", "none"]
 
 
 class ValueInput(_Frozen):
-    """One input of the value score: weight x f(x), f chosen by `transform` (serving/tiers.py)."""
+    """One input of the value score: weight x f(x), f chosen by `transform`
+    (serving/decisions/tiers.py)."""
 
     weight: float
     transform: Literal["log1p", "linear", "ordinal"]
@@ -188,7 +189,7 @@ class Capacity(_Frozen):
 
 
 class Planner(_Frozen):
-    """The daily callback planner (serving/planner.py)."""
+    """The daily callback planner (serving/planning/planner.py)."""
 
     rank_by: Literal["value_at_risk", "risk", "uplift"] = "value_at_risk"
     complaint_weight: float = Field(default=0.5, ge=0)  # a complaint's cost against a churn's
@@ -213,7 +214,8 @@ class Kpi(_Frozen):
 
 
 class Monitoring(_Frozen):
-    """`keepwell monitor`: drift since the champions' training window (training/monitoring.py)."""
+    """`keepwell monitor`: drift since the champions' training window
+    (reporting/monitoring/drift.py)."""
 
     bins: int = Field(default=10, ge=2, le=100)
     psi_warn: float = Field(default=0.10, gt=0)
@@ -256,7 +258,7 @@ class Effect(_Frozen):
 
 
 class Simulation(_Frozen):
-    """`keepwell simulate` (serving/simulation.py)."""
+    """`keepwell simulate` (reporting/simulation/core.py)."""
 
     months: int = Field(default=6, ge=1)
     calls_per_rm: int = Field(default=40, ge=0)

@@ -8,7 +8,7 @@ import duckdb
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from keepwell.cli import app
+from cli.main import app
 
 
 def _run(*args):

@@ -34,6 +34,8 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
 
+import keepwell.io as keepwell_io
+import training.fitted as fitted_module
 from keepwell.io import write_text
 from training.fitted import FittedModel
 from training.reasons import ReasonTexts, explain
@@ -166,18 +168,17 @@ def pip_requirements() -> list[str]:
 def stage_code(folder: Path) -> list[str]:
     """Copy the packages the model imports at load time into `folder`; returns the code paths.
 
-    `training` and `keepwell` whole (Python files only; together under 300 KB). Loading imports
-    only `training.pyfunc`, `training.fitted`, `training.reasons` and `keepwell.io`, none of
-    which import `features`, Ibis or DuckDB. Whole packages rather than those four files
-    because MLflow puts the model's `code/` first on `sys.path`: a partial `keepwell` there
-    would hide the installed one's other modules from a process that imports them later.
+    `training` and the `keepwell` core whole (Python files only; together under 300 KB; the CLI
+    is a package of its own and is not copied). Loading imports only `training.pyfunc`,
+    `training.fitted`, `training.reasons` and `keepwell.io`, none of which import `features`,
+    Ibis or DuckDB. Whole packages rather than those four files because MLflow puts the model's
+    `code/` first on `sys.path`: a partial `keepwell` there would hide the installed one's other
+    modules from a process that imports them later. The packages are found from a module's
+    file: under pytest `training` can resolve as a namespace package without `__file__`.
     """
-    import keepwell
-    import training
-
     paths = []
-    for package in (training, keepwell):
-        src = Path(package.__file__).parent
+    for module in (fitted_module, keepwell_io):
+        src = Path(module.__file__).parent
         dst = folder / src.name
         shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         paths.append(str(dst))

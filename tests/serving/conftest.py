@@ -96,7 +96,7 @@ def _restore(saved: dict[str, str | None]) -> None:
 @pytest.fixture(scope="session")
 def serving_setup(tmp_path_factory, small_bank, config) -> ServingSetup:
     from features.pipeline import materialize_latest
-    from serving.auth import KeyStore
+    from serving.records.keys import KeyStore
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     root = tmp_path_factory.mktemp("serving") / "workspace"
@@ -127,7 +127,7 @@ def serving_setup(tmp_path_factory, small_bank, config) -> ServingSetup:
 
 @pytest.fixture(scope="session")
 def scorer(serving_setup):
-    from serving.scoring import Scorer
+    from serving.scoring.scorer import Scorer
 
     saved = {k: os.environ.get(k) for k in MLFLOW_ENV}
     try:
@@ -156,7 +156,7 @@ def client(service_env):
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-    from serving.service import Keepwell
+    from serving.http.service import Keepwell
 
     saved = {k: os.environ.get(k) for k in MLFLOW_ENV}
     with TestClient(Keepwell.to_asgi(), raise_server_exceptions=False) as c:
@@ -220,7 +220,7 @@ def live_server(serving_setup, tmp_path_factory) -> Iterator[LiveServer]:
     command = [
         sys.executable,
         "-m",
-        "keepwell.cli_serve",
+        "cli.serve",
         "--workspace",
         str(serving_setup.workspace.root),
         "--config",
@@ -262,7 +262,7 @@ class Planned:
 @pytest.fixture(scope="session")
 def planned(serving_setup) -> Planned:
     from features.store import OnlineStore
-    from serving.plan_run import plan_day
+    from serving.planning.job import plan_day
 
     ws, config = serving_setup.workspace, serving_setup.config
     with OnlineStore(ws.path(config.paths.feature_store), preload=False) as store:

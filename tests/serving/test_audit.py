@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from serving.audit import AuditError, AuditLog
+from serving.records.audit import AuditError, AuditLog
 
 VERSIONS = {"churn": "3", "complaint": "2"}
 AS_OF = dt.date(2025, 6, 1)
@@ -184,7 +184,7 @@ def test_two_processes_writing_concurrently_lose_nothing(tmp_path):
 def test_audit_command_shows_who_scored_a_customer(log):
     from rich.console import Console
 
-    from serving.cli_commands import audit_show
+    from cli.record_commands import audit_show
 
     record(log, ["C1", "C2"], key="abc123", minutes=0)
     record(log, ["C1"], key="def456", role="rm:RM1", status=403, minutes=5, endpoint="/score")
@@ -201,7 +201,7 @@ def test_audit_command_shows_who_scored_a_customer(log):
 def test_audit_command_does_not_create_a_missing_log(tmp_path):
     from rich.console import Console
 
-    from serving.cli_commands import audit_show
+    from cli.record_commands import audit_show
 
     out = Console(record=True, width=200, force_terminal=False)
     missing = tmp_path / "audit" / "audit.sqlite"

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from serving.auth import (
+from serving.records.keys import (
     KeyStore,
     KeyStoreError,
     Principal,
@@ -216,7 +216,7 @@ def _consoles():
 
 
 def test_keys_commands_print_the_key_once(tmp_path):
-    from serving.cli_commands import keys_create, keys_list, keys_revoke
+    from cli.record_commands import keys_create, keys_list, keys_revoke
 
     path = tmp_path / "keys.json"
     out, err = _consoles()
@@ -238,7 +238,7 @@ def test_keys_commands_print_the_key_once(tmp_path):
 
 
 def test_keys_create_refuses_a_bad_role_without_writing(tmp_path):
-    from serving.cli_commands import CLI_ERRORS, keys_create
+    from cli.record_commands import CLI_ERRORS, keys_create
 
     out, _ = _consoles()
     with pytest.raises(CLI_ERRORS, match="needs an RM id"):

@@ -1,4 +1,5 @@
-"""The KPI report's numbers (`serving.kpi`): hand-built tables with fixed dates and hand-computed
+"""The KPI report's numbers (`reporting.kpi.compute`): hand-built tables with fixed dates and
+hand-computed
 golden values for every KPI, the prior-period comparison, list completion from list files and
 recorded outcomes, the splits by branch, RM and segment, and the errors."""
 
@@ -14,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from keepwell.workspace import Workspace
-from serving.kpi import compute_kpis
-from serving.kpi_inputs import load_kpi_inputs, read_lists
-from serving.kpi_model import METRICS, KpiError, prior_period
-from serving.outcomes import OutcomeStore, task_id
+from reporting.kpi.compute import compute_kpis
+from reporting.kpi.inputs import load_kpi_inputs, read_lists
+from reporting.kpi.model import METRICS, KpiError, prior_period
+from serving.records.outcomes import OutcomeStore, task_id
 
 JUNE, JULY, MAY = dt.date(2025, 6, 1), dt.date(2025, 7, 1), dt.date(2025, 5, 1)
 

@@ -12,14 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import keepwell.cli_kpi  # noqa: F401  (registers `kpi` until keepwell/cli.py imports it)
-from keepwell.cli import app
+import cli.kpi  # noqa: F401  (registers `kpi` until cli/main.py imports it)
+from cli.main import app
 from keepwell.workspace import Workspace
-from serving.kpi import compute_kpis
-from serving.kpi_inputs import load_kpi_inputs
-from serving.kpi_model import METRICS
-from serving.kpi_report import write_kpi_report
-from serving.outcomes import OutcomeStore, task_id
+from reporting.kpi.compute import compute_kpis
+from reporting.kpi.inputs import load_kpi_inputs
+from reporting.kpi.model import METRICS
+from reporting.kpi.report import write_kpi_report
+from serving.records.outcomes import OutcomeStore, task_id
 
 START, END = dt.date(2025, 1, 1), dt.date(2025, 7, 1)
 LIST_DAY = dt.date(2025, 3, 3)

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import keepwell.cli_monitor  # noqa: F401  (registers `monitor` until keepwell.cli imports it)
-from keepwell.cli import app
+import cli.monitor  # noqa: F401  (registers `monitor` until cli.main imports it)
+from cli.main import app
 
 WINDOW = "2025-05-01..2025-07-01"
 SECTIONS = {"schema", "generated_at", "as_of", "settings", "reference", "current", "data",

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from serving.outcomes import OutcomeError, OutcomeStore, parse_task_id, task_id
+from serving.records.outcomes import OutcomeError, OutcomeStore, parse_task_id, task_id
 
 DAY = dt.date(2025, 12, 5)
 

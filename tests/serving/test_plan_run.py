@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from keepwell.cli import app
-from serving.outcomes import OutcomeStore
-from serving.plan_run import plan_day
-from serving.plan_write import LIST_COLUMNS, check_identical, rm_lists
+from cli.main import app
+from serving.planning.job import plan_day
+from serving.planning.write import LIST_COLUMNS, check_identical, rm_lists
+from serving.records.outcomes import OutcomeStore
 from tests.serving.conftest import MLFLOW_ENV, _restore
 
 
@@ -65,7 +65,7 @@ def test_lists_hold_only_each_rms_customers_and_no_pii(planned, serving_setup):
 
 
 def test_list_probabilities_and_reasons_are_the_scoring_apis(planned, scorer):
-    from serving.auth import Principal
+    from serving.records.keys import Principal
 
     rows = _lists(planned.folder).head(20)
     admin = Principal("t", "admin")
@@ -81,7 +81,7 @@ def test_rerun_gives_identical_files_and_a_crash_leaves_no_partial_folder(
 ):
     import shutil
 
-    import serving.plan_write as plan_write
+    import serving.planning.write as plan_write
 
     ws, config = serving_setup.workspace, serving_setup.config
     first = tmp_path / "first"

@@ -12,9 +12,9 @@ import pytest
 
 from keepwell.config import load_config
 from keepwell.workspace import Workspace
-from serving.plan_run import plan_day
-from serving.plan_write import rm_lists
-from serving.planner import PlanError
+from serving.planning.job import plan_day
+from serving.planning.planner import PlanError
+from serving.planning.write import rm_lists
 from tests.serving.conftest import MLFLOW_ENV, _restore
 
 
@@ -33,12 +33,12 @@ def test_rank_by_uplift_ranks_risk_tasks_by_value_times_the_estimate(
     """On a copy of the serving workspace with a champion effect model (the logit learner fitted
     on the small bank's experiment), the risk tasks of each RM come in the order of value x
     estimated effect, and the chosen risk customers differ from the risk ranking's."""
-    from serving.scoring import Scorer
+    from serving.scoring.scorer import Scorer
+    from training.effect.data import EffectSettings, build_effect_data
+    from training.effect.model import fit_effect_model
+    from training.effect.run import _example, load_effect_model, log_effect_model
     from training.registry import CHAMPION, set_alias, setup_mlflow
     from training.split import time_split
-    from training.uplift import fit_effect_model
-    from training.uplift_data import EffectSettings, build_effect_data
-    from training.uplift_run import _example, load_effect_model, log_effect_model
 
     root = tmp_path / "workspace"
     shutil.copytree(serving_setup.workspace.root, root)

@@ -1,4 +1,4 @@
-"""The planner's rules on hand-made books with fixed dates (serving.planner, pure)."""
+"""The planner's rules on hand-made books with fixed dates (serving.planning.planner, pure)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.plan_run import carry_and_settle, holdout_draw
-from serving.planner import PlanError, compose_plan, risk_deadlines
-from serving.policy import WorkingCalendar
+from serving.decisions.rules import WorkingCalendar
+from serving.planning.job import carry_and_settle, holdout_draw
+from serving.planning.planner import PlanError, compose_plan, risk_deadlines
 
 DAY = dt.date(2025, 12, 5)  # a Friday
 START = pd.Timestamp(DAY, tz="UTC")

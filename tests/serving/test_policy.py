@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from keepwell.config import Config
-from serving.policy import (
+from serving.decisions.rules import (
     CALLBACK_RULES,
     TASK_COLUMNS,
     WorkingCalendar,

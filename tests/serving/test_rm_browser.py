@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from serving.outcomes import OutcomeStore
+from serving.records.outcomes import OutcomeStore
 
 pytestmark = pytest.mark.browser
 

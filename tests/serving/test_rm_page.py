@@ -21,11 +21,11 @@ import pytest
 
 from keepwell.contract.report import mask_value
 from keepwell.io import atomic_dir
-from serving.audit import AuditLog
-from serving.outcomes import OutcomeStore
-from serving.rm_http import SECURITY_HEADERS
-from serving.rm_lists import LIST_COLUMNS, ListReader
-from serving.rm_session import COOKIE, SECRET_BYTES, Sessions, _b64
+from serving.http.rm_http import SECURITY_HEADERS
+from serving.http.rm_session import COOKIE, SECRET_BYTES, Sessions, _b64
+from serving.planning.lists import LIST_COLUMNS, ListReader
+from serving.records.audit import AuditLog
+from serving.records.outcomes import OutcomeStore
 
 DAY = dt.date(2031, 3, 3)  # Monday; far from the planner tests' dates
 EARLIER = dt.date(2031, 2, 28)
@@ -248,7 +248,7 @@ def test_tampered_cookie_is_signed_out(client, serving_setup, lists):
 
 
 def test_a_revoked_keys_session_stops_working(client, serving_setup, lists):
-    from serving.auth import KeyStore
+    from serving.records.keys import KeyStore
 
     store = KeyStore(serving_setup.workspace.path(serving_setup.config.paths.keys))
     key_id, key = store.create(f"rm:{serving_setup.keys.rm_a_id}", label="test revoke session")
@@ -262,8 +262,8 @@ def test_a_revoked_keys_session_stops_working(client, serving_setup, lists):
 def test_sessions_expire_and_their_secret_is_created_once(tmp_path, keys, serving_setup):
     from concurrent.futures import ThreadPoolExecutor
 
-    from serving.auth import KeyStore, Principal
-    from serving.rm_session import SessionError, load_or_create_secret
+    from serving.http.rm_session import SessionError, load_or_create_secret
+    from serving.records.keys import KeyStore, Principal
 
     sessions = Sessions(KeyStore(serving_setup.workspace.path(serving_setup.config.paths.keys)))
     principal = Principal(keys.key_ids["rm_a"], f"rm:{keys.rm_a_id}", keys.rm_a_id)
@@ -476,7 +476,7 @@ def _rewrite(path: Path, column: str, values) -> None:
 
 
 def test_the_reader_refuses_what_the_page_must_not_show(tmp_path, serving_setup):
-    from serving.rm_lists import ListFormatError
+    from serving.planning.lists import ListFormatError
 
     rm = serving_setup.keys.rm_a_id
     written = write_lists(tmp_path / "lists", DAY, serving_setup.bank, [rm], per_rm=3)[rm]

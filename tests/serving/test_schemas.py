@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from features.pipeline import build_snapshot_table
 from features.spec import default_spec
-from serving.schemas import (
+from serving.scoring.schemas import (
     MAX_IDS_PER_REQUEST,
     ErrorBody,
     Reason,

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from features.store import OnlineStore, materialize
-from serving.auth import Principal
-from serving.book import Rows
-from serving.policy import due_tasks_from_folder, first_task_per_customer
-from serving.scoring import Forbidden, Scorer, ServingSetupError
-from serving.tiers import ValueTiers, decide_frame, risk_tiers, value_scores
+from serving.decisions.rules import due_tasks_from_folder, first_task_per_customer
+from serving.decisions.tiers import ValueTiers, decide_frame, risk_tiers, value_scores
+from serving.records.keys import Principal
+from serving.scoring.scorer import Forbidden, Scorer, ServingSetupError
+from serving.scoring.snapshot import Rows
 from training.reasons import explain
 
 CRM = Principal("000000000001", "crm")

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.app import MAX_BODY_BYTES
-from serving.audit import AuditLog
-from serving.schemas import ErrorBody, ScoreResponse
+from serving.http.api import MAX_BODY_BYTES
+from serving.records.audit import AuditLog
+from serving.scoring.schemas import ErrorBody, ScoreResponse
 
 SCORED_FIELDS = {
     "customer_id",
@@ -82,7 +82,7 @@ def test_score_answers_every_field(client, serving_setup, scorer):
 
 
 def _crm(serving_setup):
-    from serving.auth import KeyStore
+    from serving.records.keys import KeyStore
 
     store = KeyStore(serving_setup.workspace.path(serving_setup.config.paths.keys))
     return store.authenticate(serving_setup.keys.crm)

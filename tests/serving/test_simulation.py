@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.simulation import (
+from reporting.simulation.core import (
     MonthBook,
     SimulationError,
     SimulationSettings,
@@ -131,8 +131,8 @@ def test_oracle_retains_the_most(config):
 
 def test_policies_rank_like_the_planner(config):
     """The simulation's picks per RM are compose_plan's risk tasks for the same capacity."""
-    from serving.planner import compose_plan, ranking_score
-    from serving.policy import WorkingCalendar
+    from serving.decisions.rules import WorkingCalendar
+    from serving.planning.planner import compose_plan, ranking_score
 
     rng = np.random.default_rng(11)
     book = random_book(rng, rms=4, per_rm=40).assign(in_holdout=False)
@@ -175,8 +175,8 @@ def test_bad_inputs_are_named(config):
 def test_simulate_command_end_to_end(serving_setup):
     from typer.testing import CliRunner
 
-    import keepwell.cli_simulate  # noqa: F401  (registers the command)
-    from keepwell.cli_common import app
+    import cli.simulate  # noqa: F401  (registers the command)
+    from cli.common import app
 
     policies = ["none", "random", "seed_rule", "risk", "value_at_risk", "oracle"]
     ws = serving_setup.workspace
@@ -206,7 +206,7 @@ def test_simulate_command_end_to_end(serving_setup):
 
 
 def test_uplift_without_effect_model_is_left_out_with_a_note(serving_setup):
-    from serving.simulation_run import NO_EFFECT_MODEL, run_simulation
+    from reporting.simulation.run import NO_EFFECT_MODEL, run_simulation
 
     report = run_simulation(serving_setup.workspace, serving_setup.config,
                             data_dir=serving_setup.bank, months=1,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from keepwell.config import Config, MatrixCell, ValueInput
-from serving.tiers import (
+from serving.decisions.tiers import (
     CHANNELS,
     HUMAN_CHANNELS,
     RISK_TIERS,
@@ -299,7 +299,7 @@ def test_decide_frame_names_missing_columns_and_bad_values(config):
 def test_tier_codes_match_the_api():
     from typing import get_args
 
-    from serving.schemas import RiskTier, ValueTier
+    from serving.scoring.schemas import RiskTier, ValueTier
 
     assert tuple(tier_code(t) for t in VALUE_TIERS) == get_args(ValueTier)
     assert tuple(tier_code(t) for t in RISK_TIERS) == get_args(RiskTier)

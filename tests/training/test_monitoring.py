@@ -1,4 +1,5 @@
-"""Monitoring arithmetic (`training.monitoring`): PSI by hand and on samples, the recommendation,
+"""Monitoring arithmetic (`reporting.monitoring.drift`): PSI by hand and on samples, the
+recommendation,
 the reference window, the list-day pairing and the top-N overlap; the injected-shift must-show on
 the session bank's real features; the top-N stability read from hand-written list folders."""
 
@@ -15,9 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.training._models import feature_frame
-from training.monitor_run import metric_name
-from training.monitoring import (
+from reporting.monitoring.drift import (
     FLOOR,
     Drift,
     MonitoringError,
@@ -33,6 +32,8 @@ from training.monitoring import (
     top_n_overlap,
     window_dates,
 )
+from reporting.monitoring.run import metric_name
+from tests.training._models import feature_frame
 
 SETTINGS = MonitoringSettings()
 D = dt.date
@@ -276,7 +277,7 @@ def _write_day(root, day: str, lists: dict[str, list[str]]) -> None:
 
 
 def test_top_n_stability_of_two_list_folders(tmp_path, config):
-    from keepwell.cli_monitor import list_stability
+    from reporting.monitoring.stability import list_stability
 
     root = tmp_path / "lists"
     assert list_stability(root, config, 4)["status"] == "no_lists"

@@ -14,7 +14,9 @@ import pytest
 
 from features.pipeline import build_snapshot_table, monthly_as_of_dates
 from keepwell.workspace import Workspace
-from training.uplift import (
+from training.effect.data import EffectSettings, build_effect_data, month_after, read_callbacks
+from training.effect.logit import logit_tau
+from training.effect.model import (
     EffectModel,
     bootstrap_qini_difference,
     fit_effect_model,
@@ -23,8 +25,6 @@ from training.uplift import (
     spearman,
     uplift_at,
 )
-from training.uplift_data import EffectSettings, build_effect_data, month_after, read_callbacks
-from training.uplift_logit import logit_tau
 
 DATES = monthly_as_of_dates(dt.date(2025, 6, 1), 3)  # inside the small bank, labelled
 
@@ -247,7 +247,7 @@ def test_a_callback_is_not_in_its_own_rows_features(effect_data, small_bank, con
 # -- the MLflow job end to end on the small bank -----------------------------------------------
 @pytest.fixture(scope="module")
 def effect_run(small_bank, config, tmp_path_factory):
-    from training.uplift_run import train_effect
+    from training.effect.run import train_effect
 
     before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
     # the logit learner only (no T-/X-learner boosters), short boosters, one LightGBM thread and
@@ -269,8 +269,8 @@ def effect_run(small_bank, config, tmp_path_factory):
 
 
 def test_train_effect_logs_registers_and_loads(effect_run, small_bank):
+    from training.effect.run import MODEL, RANDOM, RISK, load_effect_model
     from training.registry import CHAMPION, alias_version, set_alias
-    from training.uplift_run import MODEL, RANDOM, RISK, load_effect_model
 
     ws, result, steps, config = effect_run
     assert any("experiment:" in s for s in steps)
@@ -319,7 +319,7 @@ def test_train_effect_logs_registers_and_loads(effect_run, small_bank):
 
 
 def test_no_champion_loads_none(config, tmp_path):
-    from training.uplift_run import load_effect_model
+    from training.effect.run import load_effect_model
 
     before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
     try:
