@@ -25,7 +25,7 @@ from cli.common import (
 from features.store import StoreError
 from reporting.monitoring.drift import MonitoringError
 from reporting.monitoring.stability import monitor_champions
-from serving.scoring.scorer import ServingSetupError
+from serving.scoring.model import ServingSetupError
 from training.registry import RegistryError
 
 STYLE = {"stable": "green", "watch": "yellow", "retrain": "bold red"}

@@ -61,7 +61,7 @@ def plan(
     dropped. Writes <workspace>/lists/<date>/ (CSV and Parquet per RM, summary.json)."""
     from serving.planning.job import plan_day
     from serving.planning.planner import PlanError
-    from serving.scoring.scorer import ServingSetupError
+    from serving.scoring.model import ServingSetupError
 
     ws = open_workspace(config, workspace)
     if rank_by is not None and rank_by not in RANK_CHOICES:

@@ -89,7 +89,7 @@ def serve(
     """
     from serving.records.keys import KeyStore, KeyStoreError
     from serving.scoring.loading import check_setup
-    from serving.scoring.scorer import ServingSetupError
+    from serving.scoring.model import ServingSetupError
 
     ws = open_workspace(config, workspace)
     try:

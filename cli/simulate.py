@@ -28,7 +28,7 @@ from cli.common import (
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from reporting.simulation.core import SimulationError
-    from serving.scoring.scorer import ServingSetupError
+    from serving.scoring.model import ServingSetupError
 
     return known_errors(ServingSetupError, SimulationError)
 

@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from keepwell.words import Channel, RiskTier, ValueTier
+
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "keepwell.yaml"
 
 Segment = Literal["retail", "hnw", "institutional"]
@@ -110,10 +112,9 @@ class RiskCuts(_Frozen):
     medium: RiskCut
 
 
-TierKey = Literal["vip", "priority", "standard"]
-RiskKey = Literal["high", "medium", "low"]
-# serving.scoring.schemas.Channel (kept here too: the core config does not import serving)
-ChannelName = Literal["rm_call", "call_centre", "e_questionnaire", "visit", "none"]
+TierKey = ValueTier
+RiskKey = RiskTier
+ChannelName = Channel
 
 
 class ValueInput(_Frozen):

@@ -1,6 +1,9 @@
-"""The one rule that turns a feature's value into an RM's sentence.
+"""Keepwell's shared vocabulary: the names every layer uses for targets, tiers, channels and
+callback rules, the identifier format, and the one rule that turns a feature's value into an
+RM's sentence.
 
-Shared by the feature catalogue (`features.spec.FeatureDef.sentence`) and the reason texts a
+The sentence rule is shared by the feature catalogue (`features.spec.FeatureDef.sentence`) and the
+reason texts a
 logged model carries (`training.reasons.ReasonText`), which must not import `features`, so that
 a model loads where only its bundled code is.
 """
@@ -8,7 +11,20 @@ a model loads where only its bundled code is.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
+
+# The two things Keepwell predicts, one model each.
+TARGETS = ("churn", "complaint")
+Target = Literal["churn", "complaint"]
+RiskTier = Literal["high", "medium", "low"]
+ValueTier = Literal["vip", "priority", "standard"]
+# How a task reaches the customer (DESIGN.md section 1: the segment decides the channel).
+Channel = Literal["rm_call", "call_centre", "e_questionnaire", "visit", "none"]
+# The callback rule that makes a callback due (the source documents' mandatory callbacks).
+CallbackRule = Literal["post_sale", "quarterly", "complaint_response", "complaint_resolution"]
+# Customer, RM and key identifiers: what the API, the lists and the records accept.
+ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+ID_MAX_LENGTH = 64
 
 
 def is_missing(value: Any) -> bool:

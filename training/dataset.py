@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from keepwell.words import TARGETS
+
 if TYPE_CHECKING:
     from features.pipeline import LoadedData
     from features.spec import FeatureSpec
     from keepwell.config import Config
 
 Progress = Callable[[str], None]
-TARGETS = ("churn", "complaint")
 KEYS = ("customer_id", "as_of")
 
 

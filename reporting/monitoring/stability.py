@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 
+from keepwell.words import TARGETS
 from reporting.monitoring.drift import (
     MonitoringError,
     MonitoringSettings,
@@ -24,7 +25,6 @@ from reporting.monitoring.run import monitor
 from serving.planning.job import list_dates
 from serving.planning.write import rm_lists
 from serving.scoring.loading import load_champion, registry_uri
-from serving.scoring.scorer import TARGETS
 
 if TYPE_CHECKING:
     from keepwell.config import Config

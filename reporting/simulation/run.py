@@ -47,7 +47,7 @@ from reporting.simulation.core import (
 if TYPE_CHECKING:
     from keepwell.config import Config
     from keepwell.workspace import Workspace
-    from serving.scoring.scorer import ServedModel
+    from serving.scoring.model import ServedModel
 
 ORACLE = "oracle.parquet"
 MADE = ("reached", "no_answer", "declined")
@@ -159,8 +159,7 @@ def score_snapshot(
 ) -> pd.DataFrame:
     """customer_id, as_of, value_score, churn/complaint probabilities and the seed rule of a
     feature frame."""
-    from serving.decisions.tiers import value_scores
-    from serving.scoring.scorer import _with_nulls
+    from serving.decisions.tiers import value_inputs, value_scores
     from training.baselines import seed_rule
 
     out = pd.DataFrame(
@@ -169,9 +168,8 @@ def score_snapshot(
             "as_of": pd.to_datetime(frame["as_of"]).dt.date.to_numpy(),
         }
     )
-    weights = config.tiers.value_weights
-    inputs = frame[[c for c in weights if c in frame.columns]].copy()
-    out["value_score"] = value_scores(_with_nulls(inputs, weights), config)
+    inputs = frame[value_inputs(frame.columns, config)]
+    out["value_score"] = value_scores(inputs, config, absent_is_null=True)
     for target in ("churn", "complaint"):
         if target not in models:
             raise SimulationError(f"no champion {target} model to score the snapshots with")
@@ -263,8 +261,8 @@ def run_simulation(
     if not folder.is_dir():
         raise SimulationError(f"the data folder {folder} does not exist (run keepwell demo-data)")
     if models is None:
+        from keepwell.words import TARGETS
         from serving.scoring.loading import load_champion, registry_uri
-        from serving.scoring.scorer import TARGETS
 
         uri = registry_uri(workspace)
         models = {t: load_champion(t, config, uri) for t in TARGETS}

@@ -62,7 +62,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from serving.scoring.schemas import CallbackRule
+from keepwell.words import CallbackRule
 
 if TYPE_CHECKING:
     from keepwell.config import Config

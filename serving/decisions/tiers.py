@@ -23,7 +23,7 @@ lower-case forms, see `tier_code`. Every function here accepts either spelling.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from serving.scoring.schemas import Channel
+from keepwell.words import Channel
 
 if TYPE_CHECKING:
     from keepwell.config import Config, ValueInput
@@ -101,7 +101,15 @@ def _transformed(values: pd.Series, name: str, spec: ValueInput) -> np.ndarray:
     return np.nan_to_num(f, nan=0.0)
 
 
-def value_scores(features: pd.DataFrame, config: Config) -> np.ndarray:
+def value_inputs(columns: Iterable[str], config: Config) -> list[str]:
+    """The value-score inputs (`config.tiers.value_weights`) among `columns`, in config order."""
+    have = set(columns)
+    return [name for name in config.tiers.value_weights if name in have]
+
+
+def value_scores(
+    features: pd.DataFrame, config: Config, *, absent_is_null: bool = False
+) -> np.ndarray:
     """The value score of each row: `sum_i w_i * f_i(x_i)` over `config.tiers.value_weights`.
 
     The inputs and weights are in the config (defaults: `aum_latest`, `fee_revenue_12m`,
@@ -117,11 +125,15 @@ def value_scores(features: pd.DataFrame, config: Config) -> np.ndarray:
       `len(levels) - 1`, 0 to 1 (income band as the credit input).
 
     A null input adds 0. The score depends only on the row itself (no ranks within the frame),
-    so scoring one customer alone gives the same number as scoring the whole book.
+    so scoring one customer alone gives the same number as scoring the whole book. With
+    `absent_is_null` an input the frame lacks counts as null (a snapshot without it); otherwise
+    a missing input is an error.
     """
     weights = config.tiers.value_weights
     missing = [name for name in weights if name not in features.columns]
-    if missing:
+    if absent_is_null:
+        weights = {name: spec for name, spec in weights.items() if name not in missing}
+    elif missing:
         raise ValueError(
             f"value_scores: the features lack column(s) {missing} named in tiers.value_weights"
         )
@@ -204,6 +216,22 @@ def _probabilities(values: Any, name: str) -> np.ndarray:
     return p
 
 
+# Risk tier labels by code: `RISK_LABELS[target_tier(...)]` (0 low, 1 medium, 2 high).
+RISK_LABELS = np.array(["Low", "Medium", "High"], dtype=object)
+
+
+def target_tier(p: np.ndarray, target: str, config: Config) -> np.ndarray:
+    """0/1/2 (low/medium/high) of one target's probability against its own cut points.
+
+    A customer's risk tier is the higher of the two targets' codes: that is `risk_tiers`, and
+    the scorer and the planner take `RISK_LABELS[np.maximum(churn code, complaint code)]` in
+    numpy on arrays they already checked (`risk_tiers` validates its input first). A NaN
+    probability reaches no cut."""
+    cuts = config.tiers.risk_cut_points
+    high, medium = getattr(cuts.high, target), getattr(cuts.medium, target)
+    return np.where(p >= high, 2, np.where(p >= medium, 1, 0))
+
+
 def risk_tiers(p_churn: Any, p_complaint: Any, config: Config) -> np.ndarray:
     """Tier "High" when either probability reaches its high cut (`tiers.risk_cut_points.high`),
     "Medium" when either reaches its medium cut, else "Low".
@@ -215,10 +243,10 @@ def risk_tiers(p_churn: Any, p_complaint: Any, config: Config) -> np.ndarray:
     churn = _probabilities(p_churn, "p_churn")
     complaint = _probabilities(p_complaint, "p_complaint")
     churn, complaint = np.broadcast_arrays(churn, complaint)
-    cuts = config.tiers.risk_cut_points
-    high = (churn >= cuts.high.churn) | (complaint >= cuts.high.complaint)
-    medium = (churn >= cuts.medium.churn) | (complaint >= cuts.medium.complaint)
-    return np.where(high, RISK_TIERS[0], np.where(medium, *RISK_TIERS[1:])).astype(object)
+    codes = np.maximum(
+        target_tier(churn, "churn", config), target_tier(complaint, "complaint", config)
+    )
+    return RISK_LABELS[codes]
 
 
 # -- the tier matrix and the segment strategy ---------------------------------------------------

@@ -37,10 +37,17 @@ import numpy as np
 import pandas as pd
 
 from serving.decisions.rules import WorkingCalendar, due_tasks, first_task_per_customer, read_tables
-from serving.decisions.tiers import contact_channels, decide_frame, value_scores
+from serving.decisions.tiers import (
+    RISK_LABELS,
+    contact_channels,
+    decide_frame,
+    target_tier,
+    value_inputs,
+    value_scores,
+)
 from serving.planning.planner import Plan, compose_plan
 from serving.records.outcomes import OutcomeStore
-from serving.scoring.scorer import RISK_LABELS, THREADS, Scorer, _target_tier, _with_nulls
+from serving.scoring.scorer import THREADS, Scorer
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -203,12 +210,13 @@ def score_book(scorer: Scorer, say: Say) -> pd.DataFrame:
         say(f"scored {n:,} customers with {served.name} v{served.version}")
     risk = RISK_LABELS[
         np.maximum(
-            _target_tier(prob["churn"], "churn", config),
-            _target_tier(prob["complaint"], "complaint", config),
+            target_tier(prob["churn"], "churn", config),
+            target_tier(prob["complaint"], "complaint", config),
         )
     ]
-    inputs = [c for c in config.tiers.value_weights if c in book.columns]
-    value = value_scores(_with_nulls(book.frame(inputs), config.tiers.value_weights), config)
+    value = value_scores(
+        book.frame(value_inputs(book.columns, config)), config, absent_is_null=True
+    )
     extra = [c for c in ("segment", "is_elderly", "is_disabled") if c in book.columns]
     frame = book.frame(extra)
     for name in ("segment", "is_elderly", "is_disabled"):

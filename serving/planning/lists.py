@@ -26,13 +26,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from keepwell.words import ID_MAX_LENGTH, ID_PATTERN
+from serving.decisions.tiers import RISK_TIERS, VALUE_TIERS
 from serving.planning.write import LIST_COLUMNS
-from serving.scoring.schemas import ID_MAX_LENGTH, ID_PATTERN
 
 BOOK_COLUMNS: tuple[str, ...] = ("rm_id", "value_tier", "risk_tier", "customers")
 SUMMARY_KEYS: tuple[str, ...] = ("date", "features_as_of", "model_versions", "rm_load")
-VALUE_TIERS: tuple[str, ...] = ("VIP", "Priority", "Standard")
-RISK_TIERS: tuple[str, ...] = ("High", "Medium", "Low")
 RULES: tuple[str, ...] = (
     "complaint_response",
     "complaint_resolution",

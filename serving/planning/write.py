@@ -15,9 +15,11 @@ import pyarrow.parquet as pq
 
 from keepwell.contract.report import mask_value
 from keepwell.io import atomic_dir
+from keepwell.words import TARGETS
 from serving.records.keys import Principal
 from serving.records.outcomes import task_id
-from serving.scoring.scorer import TARGETS, Scorer, ServingSetupError
+from serving.scoring.model import ServingSetupError
+from serving.scoring.scorer import Scorer
 from serving.scoring.snapshot import Book
 
 if TYPE_CHECKING:

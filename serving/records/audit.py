@@ -44,7 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.scoring.schemas import ID_MAX_LENGTH, ID_PATTERN
+from keepwell.words import ID_MAX_LENGTH, ID_PATTERN
 
 BUSY_TIMEOUT_MS = 10_000
 GENESIS = "0" * 64

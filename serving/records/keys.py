@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from keepwell.io import write_text
-from serving.scoring.schemas import ID_MAX_LENGTH, ID_PATTERN
+from keepwell.words import ID_MAX_LENGTH, ID_PATTERN
 
 KEY_PREFIX = "kw"
 HASH_DOMAIN = b"keepwell-api-key-v1\0"

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from serving.scoring.scorer import DECISION_FEATURES, TARGETS, ServedModel, ServingSetupError
+from keepwell.words import TARGETS
+from serving.scoring.model import DECISION_FEATURES, ServedModel, ServingSetupError
 from serving.scoring.snapshot import Book
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def column_dtypes(store: OnlineStore, models: dict[str, ServedModel], config: Co
 
 def dtypes_of(columns: Iterable[str], models: dict[str, ServedModel], config: Config) -> dict:
     """`column_dtypes` for any list of feature columns (a snapshot built in memory)."""
-    from features.spec import default_spec
+    from features.definitions import default_spec
 
     spec = default_spec(config)
     wanted = {f for m in models.values() for f in m.fitted.features}

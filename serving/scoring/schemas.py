@@ -34,21 +34,15 @@ from pydantic import (
     model_validator,
 )
 
+from keepwell.words import ID_MAX_LENGTH, ID_PATTERN, CallbackRule, Channel, RiskTier, ValueTier
+
 if TYPE_CHECKING:
     from features.spec import FeatureDef, FeatureSpec
 
-ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
-ID_MAX_LENGTH = 64
 MAX_IDS_PER_REQUEST = 1000
 MAX_REASONS = 3
 MAX_ERROR_FIELDS = 50  # an ErrorBody lists at most this many fields, then says how many more
 
-RiskTier = Literal["high", "medium", "low"]
-ValueTier = Literal["vip", "priority", "standard"]
-# How a task reaches the customer (DESIGN.md section 1: the segment decides the channel).
-Channel = Literal["rm_call", "call_centre", "e_questionnaire", "visit", "none"]
-# The policy rule that makes a callback due (the source documents' mandatory callbacks).
-CallbackRule = Literal["post_sale", "quarterly", "complaint_response", "complaint_resolution"]
 ErrorCode = Literal[
     "unauthorized",  # 401: no or unknown/revoked key
     "forbidden",  # 403: the key's role may not score this customer or use this endpoint

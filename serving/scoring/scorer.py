@@ -23,36 +23,37 @@ save under a millisecond of a request whose HTTP path costs more.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 import pandas as pd
 
-from serving.decisions.tiers import ValueTiers, decide_frame, tier_code, value_scores
-from serving.scoring.schemas import CallbackRule, Reason, ScoredCustomer
+from keepwell.words import TARGETS, CallbackRule
+from serving.decisions.tiers import (
+    RISK_LABELS,
+    ValueTiers,
+    decide_frame,
+    target_tier,
+    tier_code,
+    value_inputs,
+    value_scores,
+)
+from serving.scoring.loading import load_parts
+from serving.scoring.model import DECISION_FEATURES, ServedModel, ServingSetupError
+from serving.scoring.schemas import Reason, ScoredCustomer
 from serving.scoring.snapshot import Book, Rows
 
 if TYPE_CHECKING:
     from keepwell.config import Config
     from keepwell.workspace import Workspace
     from serving.records.keys import Principal
-    from training.fitted import FittedModel
-    from training.reasons import ReasonTexts
 
 
-TARGETS = ("churn", "complaint")
 THREADS = 1
-DECISION_FEATURES = ("segment", "is_elderly", "is_disabled")
 RISK_RANK = {"low": 0, "medium": 1, "high": 2}
-RISK_LABELS = np.array(["Low", "Medium", "High"], dtype=object)  # by _target_tier code
 MAX_REASONS = 3
-
-
-class ServingSetupError(RuntimeError):
-    """Something the service needs is missing; the message names it and the command to run."""
 
 
 class Forbidden(PermissionError):
@@ -64,30 +65,6 @@ class Forbidden(PermissionError):
             f"{refused} of {total} customer id(s) are not in the book of this key's RM ({role}); "
             "an RM key scores only that RM's customers"
         )
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    """One champion: registered name and version, the fitted model and its reason texts."""
-
-    target: str
-    name: str
-    version: str
-    fitted: FittedModel
-    texts: ReasonTexts
-
-
-def _target_tier(p: np.ndarray, target: str, config: Config) -> np.ndarray:
-    """0/1/2 (low/medium/high) of one target's probability against its own cut points.
-
-    The risk tier is the higher of the two targets' tiers: the rule of
-    `serving.decisions.tiers.risk_tiers`
-    (High when either probability reaches its high cut, Medium when either reaches its medium
-    cut), computed here in numpy because `risk_tiers` converts through pandas (a millisecond per
-    request); a test holds the two together."""
-    cuts = config.tiers.risk_cut_points
-    high, medium = getattr(cuts.high, target), getattr(cuts.medium, target)
-    return np.where(p >= high, 2, np.where(p >= medium, 1, 0))
 
 
 class Scorer:
@@ -167,9 +144,8 @@ class Scorer:
         absent = [f for f in needed if f not in book.columns]
         if absent:
             raise ServingSetupError(f"the feature snapshot lacks model feature(s) {absent}")
-        value_inputs = [n for n in config.tiers.value_weights if n in book.columns]
         scores = value_scores(
-            _with_nulls(book.frame(value_inputs), config.tiers.value_weights), config
+            book.frame(value_inputs(book.columns, config)), config, absent_is_null=True
         )
         value_tiers = ValueTiers.fit(scores, config)
         book_tier = value_tiers.tier(scores)
@@ -205,8 +181,6 @@ class Scorer:
 
         Raises `ServingSetupError` naming what is missing and the command that creates it.
         """
-        from serving.scoring.loading import load_parts
-
         return cls.build(**load_parts(workspace, config, data_dir=data_dir))
 
     # -- facts ----------------------------------------------------------------------------------
@@ -216,7 +190,7 @@ class Scorer:
 
     def row_spec(self) -> Any:
         """The `FeatureSpec` of the fields a `/score/features` row must carry."""
-        from features.spec import default_spec
+        from features.definitions import default_spec
 
         return default_spec(self.config).select(self.row_features)
 
@@ -274,9 +248,8 @@ class Scorer:
         ids = [str(r["customer_id"]) for r in records]
         self.authorize(ids, principal)
         rows = Rows.from_records(records, {n: self.book.dtypes[n] for n in self.row_features})
-        inputs = [n for n in self.config.tiers.value_weights if n in rows.columns]
-        frame = _with_nulls(rows.frame(inputs), self.config.tiers.value_weights)
-        tier = self.value_tiers.tier(value_scores(frame, self.config))
+        frame = rows.frame(value_inputs(rows.columns, self.config))
+        tier = self.value_tiers.tier(value_scores(frame, self.config, absent_is_null=True))
         pos = self.book.positions(ids)
         due_date = np.where(pos >= 0, self._due_date[np.maximum(pos, 0)], None)
         due_rule = np.where(pos >= 0, self._due_rule[np.maximum(pos, 0)], None)
@@ -297,8 +270,8 @@ class Scorer:
                 fitted.booster.predict(x, pred_contrib=True, num_threads=THREADS), dtype=float
             )
             prob[target] = np.clip(fitted.calibrator(contrib[target].sum(axis=1)), 0.0, 1.0)
-        churn_tier = _target_tier(prob["churn"], "churn", self.config)
-        complaint_tier = _target_tier(prob["complaint"], "complaint", self.config)
+        churn_tier = target_tier(prob["churn"], "churn", self.config)
+        complaint_tier = target_tier(prob["complaint"], "complaint", self.config)
         risk = RISK_LABELS[np.maximum(churn_tier, complaint_tier)]
         by_complaint = complaint_tier > churn_tier
         reasons: list[list[Any]] = [[] for _ in range(n)]
@@ -406,15 +379,6 @@ class Scorer:
             for d in (False, True)
         ]
         self._add_decisions(keys)
-
-
-def _with_nulls(frame: pd.DataFrame, weights: Iterable[str]) -> pd.DataFrame:
-    """`frame` plus a null column for each value-score input the snapshot does not have (a null
-    input adds nothing to the score)."""
-    for name in weights:
-        if name not in frame.columns:
-            frame[name] = pd.Series([None] * len(frame), dtype=object)
-    return frame
 
 
 def _first_due(tasks: pd.DataFrame) -> pd.DataFrame:

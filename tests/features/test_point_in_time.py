@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.build import build_features
+from features.definitions import default_spec
 from features.labels import build_labels
-from features.spec import default_spec
 from tests.features.fixtures import FIRST_EVENT, LAST_EVENT, T, bank_frames, connect, load
 
 AS_OF_CHOICES = (dt.date(2024, 6, 1), T)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from features.definitions import default_spec
 from features.pipeline import build_snapshot_table
-from features.spec import default_spec
 from serving.scoring.schemas import (
     MAX_IDS_PER_REQUEST,
     ErrorBody,

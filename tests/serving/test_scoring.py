@@ -12,7 +12,8 @@ from features.store import OnlineStore, materialize
 from serving.decisions.rules import due_tasks_from_folder, first_task_per_customer
 from serving.decisions.tiers import ValueTiers, decide_frame, risk_tiers, value_scores
 from serving.records.keys import Principal
-from serving.scoring.scorer import Forbidden, Scorer, ServingSetupError
+from serving.scoring.model import ServingSetupError
+from serving.scoring.scorer import Forbidden, Scorer
 from serving.scoring.snapshot import Rows
 from training.reasons import explain
 
