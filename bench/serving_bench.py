@@ -48,10 +48,7 @@ from bench.load_client import (
 )
 from bench.report import update_section
 from bench.serving_report import CONCURRENCY, render
-
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+from keepwell.privacy import disable_telemetry
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WORKSPACE = Path("/tmp/keepwell-serving-bench")
@@ -60,7 +57,7 @@ SIZES = (1, 100)
 
 # -- workspace ---------------------------------------------------------------------------------
 def keepwell(ws: Path, *args: str) -> None:
-    cmd = [sys.executable, "-m", "cli.main", "--workspace", str(ws), *args]
+    cmd = [sys.executable, "-m", "cli", "--workspace", str(ws), *args]
     print("$", " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
 
@@ -302,6 +299,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    disable_telemetry()  # the server and the mlflow baseline inherit the switches
     args = parse(sys.argv[1:] if argv is None else argv)
     ws = args.workspace.resolve()
     prepare(ws, args.customers)

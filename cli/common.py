@@ -31,29 +31,29 @@ WorkspaceOpt = Annotated[
     ),
 ]
 
-_state: dict[str, Path | None] = {"config": None, "workspace": None}
+state: dict[str, Path | None] = {"config": None, "workspace": None}
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
+def fail(message: str, code: int = 2) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
 
 
 def open_workspace(config: Path | None, workspace: Path | None) -> Workspace:
     """Load the configuration once, at the edge; options on the command beat the global ones."""
-    config_file = config or _state["config"]
-    root = workspace or _state["workspace"] or Path("workspace")
+    config_file = config or state["config"]
+    root = workspace or state["workspace"] or Path("workspace")
     try:
         cfg: Config = load_config(config_file)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     return Workspace.open(root, cfg)
 
 
 @app.callback()
 def _main(config: ConfigOpt = None, workspace: WorkspaceOpt = None) -> None:
-    _state["config"] = config
-    _state["workspace"] = workspace
+    state["config"] = config
+    state["workspace"] = workspace
 
 
 DataOpt = Annotated[
@@ -73,7 +73,7 @@ MappingOpt = Annotated[
 ]
 
 
-class _Steps:
+class Steps:
     """A rich status line that shows each step of a long job, with the time since it began."""
 
     def __init__(self) -> None:
@@ -96,7 +96,7 @@ class _Steps:
         self._status.update(message)
 
 
-def _run_feature_job(job):
+def run_feature_job(job):
     """Run a feature job with step-by-step progress; its known errors exit 1 with the message,
     and its warnings (skipped features, mapping notes) go to stderr."""
     from features.engines import EngineError
@@ -107,19 +107,19 @@ def _run_feature_job(job):
 
     known = (AsOfError, MappingError, ContractError, EngineError, StoreError, FileNotFoundError)
     try:
-        with _Steps() as steps:
+        with Steps() as steps:
             summary = job(steps)
     except (*known, ValueError) as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     for w in summary.warnings:
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
     return summary
 
 
-def _engine(ws: Workspace, engine: str | None) -> str:
+def engine_choice(ws: Workspace, engine: str | None) -> str:
     chosen = engine or ws.config.features.engine
     if chosen not in ("duckdb", "spark"):
-        raise _fail(f"--engine must be duckdb or spark, got {chosen!r}")
+        raise fail(f"--engine must be duckdb or spark, got {chosen!r}")
     return chosen
 
 

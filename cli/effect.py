@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from cli.common import ConfigOpt, DataOpt, WorkspaceOpt, app, console, open_workspace
-from cli.training import _job, _training_data
+from cli.training import model_job, training_data
 
 COLUMNS = (
     ("Qini", "qini", 5),
@@ -39,9 +39,9 @@ def train_effect(
     from training.effect.run import train_effect as run_train_effect
 
     ws = open_workspace(config, workspace)
-    result = _job(
+    result = model_job(
         lambda steps: run_train_effect(
-            _training_data(ws, data, steps), ws.config, ws, progress=steps
+            training_data(ws, data, steps), ws.config, ws, progress=steps
         )
     )
     test = result.split.test

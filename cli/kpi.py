@@ -13,11 +13,11 @@ from rich.table import Table
 from cli.common import (
     ConfigOpt,
     DataOpt,
+    Steps,
     WorkspaceOpt,
-    _fail,
-    _Steps,
     app,
     console,
+    fail,
     open_workspace,
 )
 
@@ -49,13 +49,11 @@ def kpi(
     ws = open_workspace(config, workspace)
     first, after = start.date(), end.date()
     if first >= after:
-        raise _fail(
-            escape(f"--from {first} must be before --to {after} (the period is [from, to))")
-        )
+        raise fail(escape(f"--from {first} must be before --to {after} (the period is [from, to))"))
     folder = Path(data) if data is not None else ws.demo_data
     out_dir = ws.reports / "kpi" / f"{first}_{after}"
     try:
-        with _Steps() as steps:
+        with Steps() as steps:
             steps(f"reading customers, complaints and callbacks from {folder}")
             inputs = load_kpi_inputs(folder, ws, first, after, ws.config)
             found = "no daily lists" if inputs.lists is None else f"{len(inputs.lists):,} tasks"
@@ -68,7 +66,7 @@ def kpi(
                 report, out_dir, monitoring_file=ws.reports / "monitoring.json"
             )
     except (KpiError, ContractError) as exc:
-        raise _fail(escape(str(exc))) from None
+        raise fail(escape(str(exc))) from None
     console.print(_headline(report))
     for note in report.notes:
         console.print(f"[dim]note:[/] {escape(note)}", highlight=False)

@@ -14,11 +14,11 @@ from rich.table import Table
 from cli.common import (
     ConfigOpt,
     DataOpt,
+    Steps,
     WorkspaceOpt,
-    _fail,
-    _Steps,
     app,
     console,
+    fail,
     known_errors,
     open_workspace,
 )
@@ -98,10 +98,10 @@ def monitor(
     """
     ws = open_workspace(config, workspace)
     try:
-        with _Steps() as steps:
+        with Steps() as steps:
             result = monitor_champions(ws, as_of, data, reference, steps)
     except _known_errors() as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     report = result.report
     console.print(_table(report))
     console.print(_stability_line(report["top_n_stability"]), highlight=False)

@@ -11,11 +11,11 @@ from rich.table import Table
 from cli.common import (
     ConfigOpt,
     DataOpt,
+    Steps,
     WorkspaceOpt,
-    _fail,
-    _Steps,
     app,
     console,
+    fail,
     open_workspace,
 )
 
@@ -30,7 +30,7 @@ def _default_day(ws) -> dt.date:
         with OnlineStore(ws.path(ws.config.paths.feature_store), preload=False) as store:
             return store.as_of
     except StoreError:
-        raise _fail(
+        raise fail(
             "no --date given and no online store to take it from: pass --date YYYY-MM-DD "
             "or run `keepwell features materialize` first"
         ) from None
@@ -65,22 +65,22 @@ def plan(
 
     ws = open_workspace(config, workspace)
     if rank_by is not None and rank_by not in RANK_CHOICES:
-        raise _fail(f"--rank-by must be one of {', '.join(RANK_CHOICES)}, got {rank_by!r}")
+        raise fail(f"--rank-by must be one of {', '.join(RANK_CHOICES)}, got {rank_by!r}")
     if date is None:
         day = _default_day(ws)
     else:
         try:
             day = dt.date.fromisoformat(date)
         except ValueError:
-            raise _fail(f"--date must be a date like 2026-01-05, got {date!r}") from None
+            raise fail(f"--date must be a date like 2026-01-05, got {date!r}") from None
     from features.pipeline import AsOfError
     from keepwell.contract import ContractError
 
     try:
-        with _Steps() as steps:
+        with Steps() as steps:
             result = plan_day(ws, ws.config, day, data_dir=data, rank_by=rank_by, say=steps)
     except (ServingSetupError, PlanError, AsOfError, ContractError, ValueError) as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     s = result.summary
     table = Table(title=f"Callback lists for {day} ({s['rank_by']})", show_header=True)
     table.add_column("tasks by rule")

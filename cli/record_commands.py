@@ -1,6 +1,6 @@
 """The bodies of `keepwell keys ...` and `keepwell audit`, as plain functions.
 
-`cli/main.py` resolves the workspace paths and wraps these in Typer commands; they print with
+`cli/app.py` resolves the workspace paths and wraps these in Typer commands; they print with
 the consoles they are given and raise one of `CLI_ERRORS` (with a message naming the role, key id
 or file) for the CLI to turn into an error line and a non-zero exit.
 """

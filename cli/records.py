@@ -9,10 +9,10 @@ import typer
 from cli.common import (
     ConfigOpt,
     WorkspaceOpt,
-    _fail,
     app,
     console,
     err_console,
+    fail,
     open_workspace,
 )
 
@@ -38,7 +38,7 @@ def keys_create(
     try:
         cmd.keys_create(ws.path(ws.config.paths.keys), role, label, console, err_console)
     except cmd.CLI_ERRORS as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 @keys_app.command("revoke")
@@ -54,7 +54,7 @@ def keys_revoke(
     try:
         cmd.keys_revoke(ws.path(ws.config.paths.keys), key_id, console)
     except cmd.CLI_ERRORS as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 @keys_app.command("list")
@@ -66,7 +66,7 @@ def keys_list(config: ConfigOpt = None, workspace: WorkspaceOpt = None) -> None:
     try:
         cmd.keys_list(ws.path(ws.config.paths.keys), console)
     except cmd.CLI_ERRORS as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 @app.command("audit")
@@ -83,4 +83,4 @@ def audit(
     try:
         cmd.audit_show(ws.path(ws.config.paths.audit_log), customer, limit, console)
     except cmd.CLI_ERRORS as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None

@@ -15,13 +15,14 @@ from cli.common import (
     ConfigOpt,
     DataOpt,
     WorkspaceOpt,
-    _fail,
-    _state,
     app,
     console,
     err_console,
+    fail,
     open_workspace,
+    state,
 )
+from keepwell.privacy import TELEMETRY_OFF
 
 SERVICE = "serving.http.service:Keepwell"
 SERVICE_NAME = "keepwell"
@@ -36,9 +37,7 @@ def service_env(
     env = dict(os.environ)
     env.update(
         KEEPWELL_WORKSPACE=str(workspace.resolve()),
-        BENTOML_DO_NOT_TRACK="True",
-        DO_NOT_TRACK="1",
-        MLFLOW_DISABLE_TELEMETRY="true",
+        **TELEMETRY_OFF,
         BENTOML_CONFIG_OVERRIDES=json.dumps({"services": {SERVICE_NAME: {"workers": workers}}}),
     )
     for name, value in (("KEEPWELL_CONFIG", config), ("KEEPWELL_DATA", data)):
@@ -95,7 +94,7 @@ def serve(
     try:
         found = check_setup(ws, ws.config, data_dir=data)
     except ServingSetupError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     models = ", ".join(found["models"].values())
     console.print(
         f"Serving {models} on features as of {found['as_of']} ({found['customers']:,} customers, "
@@ -111,7 +110,7 @@ def serve(
     try:
         active = [k for k in KeyStore(ws.path(ws.config.paths.keys)).list() if k.active]
     except KeyStoreError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     if not active:
         err_console.print(
             "[yellow]warning:[/] no API key yet: every call will get 401 until you run "
@@ -123,13 +122,9 @@ def serve(
             f"[yellow]warning:[/] binding to {host}: the service is reachable from other machines",
             highlight=False,
         )
-    config_file = config or _state["config"]
+    config_file = config or state["config"]
     env = service_env(ws.root, config_file, data, workers)
     console.print(f"Docs: http://{host}:{port}/docs  (Ctrl-C stops the service)", highlight=False)
     sys.stdout.flush()
     command = serve_command(host, port)
     os.execve(command[0], command, env)  # BentoML takes over this process (and Ctrl-C)
-
-
-if __name__ == "__main__":  # `python -m cli.serve ...` before cli/main.py imports it
-    app()

@@ -16,11 +16,11 @@ from rich.table import Table
 from cli.common import (
     ConfigOpt,
     DataOpt,
+    Steps,
     WorkspaceOpt,
-    _fail,
-    _Steps,
     app,
     console,
+    fail,
     known_errors,
     open_workspace,
 )
@@ -86,7 +86,7 @@ def simulate(
 
     ws = open_workspace(config, workspace)
     try:
-        with _Steps() as steps:
+        with Steps() as steps:
             report = run_simulation(
                 ws,
                 ws.config,
@@ -99,7 +99,7 @@ def simulate(
             )
             json_path, png_path = write_report(report, ws.reports)
     except _known_errors() as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     console.print(_table(report))
     for note in report["notes"]:
         console.print(f"[yellow]note:[/] {note}", highlight=False)

@@ -13,13 +13,13 @@ from cli.common import (
     DataOpt,
     EngineOpt,
     MappingOpt,
+    Steps,
     WorkspaceOpt,
-    _engine,
-    _fail,
-    _Steps,
     app,
     console,
+    engine_choice,
     err_console,
+    fail,
     known_errors,
     open_workspace,
 )
@@ -28,7 +28,7 @@ from keepwell.workspace import Workspace
 T = TypeVar("T")
 
 
-def _training_data(ws: Workspace, data: Path | None, steps: _Steps) -> Path:
+def training_data(ws: Workspace, data: Path | None, steps: Steps) -> Path:
     """The folder to train on: `--data`, else the workspace's demo bank (generated when absent,
     so that `keepwell train` and `mlflow run . -e train` work on a fresh clone)."""
     folder = ws.demo_data
@@ -51,13 +51,13 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return known_errors(MappingError, RegistryError, SplitError, TrainingDataError)
 
 
-def _job(job: Callable[[_Steps], T]) -> T:
+def model_job(job: Callable[[Steps], T]) -> T:
     """Run a model job with step-by-step progress; its known errors exit 1 with the message."""
     try:
-        with _Steps() as steps:
+        with Steps() as steps:
             return job(steps)
     except _known_errors() as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
 
 
 @app.command("train")
@@ -77,9 +77,9 @@ def train(
     from training.run import train as run_train
 
     ws = open_workspace(config, workspace)
-    result = _job(
+    result = model_job(
         lambda steps: run_train(
-            _training_data(ws, data, steps), ws.config, ws, engine=_engine(ws, engine),
+            training_data(ws, data, steps), ws.config, ws, engine=engine_choice(ws, engine),
             mapping=mapping, progress=steps,
         )
     )  # fmt: skip
@@ -116,9 +116,9 @@ def evaluate(
     from training.run import evaluate_registered
 
     ws = open_workspace(config, workspace)
-    evaluation, path, versions = _job(
+    evaluation, path, versions = model_job(
         lambda steps: evaluate_registered(
-            data or ws.demo_data, ws.config, ws, alias=alias, engine=_engine(ws, engine),
+            data or ws.demo_data, ws.config, ws, alias=alias, engine=engine_choice(ws, engine),
             mapping=mapping, progress=steps,
         )
     )  # fmt: skip
@@ -143,9 +143,9 @@ def promote(
     from training.run import promote as run_promote
 
     ws = open_workspace(config, workspace)
-    decisions = _job(
+    decisions = model_job(
         lambda steps: run_promote(
-            data or ws.demo_data, ws.config, ws, engine=_engine(ws, engine), mapping=mapping,
+            data or ws.demo_data, ws.config, ws, engine=engine_choice(ws, engine), mapping=mapping,
             dry_run=dry_run, progress=steps,
         )
     )  # fmt: skip

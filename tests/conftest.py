@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
 from rich.console import Console
 
 from keepwell.config import load_config
 from keepwell.demo import generate
+from keepwell.privacy import disable_telemetry
 
 SMALL_BANK = {"customers": 3000, "months": 24, "seed": 11}
+
+
+def pytest_configure(config):
+    """The test session is an entry point: telemetry off before any test module imports MLflow."""
+    disable_telemetry()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import duckdb
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from cli.main import app
+from cli.app import app
 
 
 def _run(*args):

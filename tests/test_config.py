@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from cli.main import app
+from cli.app import app
 from keepwell.config import ConfigError, load_config
 
 

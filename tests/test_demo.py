@@ -210,7 +210,7 @@ def test_no_effect_heterogeneity_means_the_same_effect_on_the_log_odds(config):
 def test_cli_writes_the_demo_bank_into_the_workspace(tmp_path):
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from cli.app import app
 
     ws = tmp_path / "ws"
     args = ["--workspace", str(ws), "demo-data", "--customers", "300", "--months", "4"]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 TIER_COLOURS = {"High": "#c0392b", "Medium": "#e67e22", "Low": "#27ae60"}
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     """A figure on its own Agg canvas (no pyplot, no global backend)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -52,7 +52,7 @@ def roc_pr_figure(y: np.ndarray, scores: Mapping[str, np.ndarray], *, title: str
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
 
     y, scores = _arrays(y, scores)
-    fig = _figure(11, 4.8)
+    fig = new_figure(11, 4.8)
     roc, pr = fig.subplots(1, 2)
     two_classes = 0 < y.sum() < len(y)
     for name, p in scores.items():
@@ -107,7 +107,7 @@ def calibration_figure(
     from training.metrics import expected_calibration_error
 
     y, p_by_name = _arrays(y, p_by_name)
-    fig = _figure(6.5, 7)
+    fig = new_figure(6.5, 7)
     top, bottom = fig.subplots(2, 1, height_ratios=(3, 1.3))
     points = {name: reliability_points(y, p, bins) for name, p in p_by_name.items()}
     reach = [float(np.max(a)) for m, r, _ in points.values() for a in (m, r) if len(a)]
@@ -153,7 +153,7 @@ def gain_figure(
     `capacity` (calls per day, over `snapshots` as_of dates), a vertical line marks the share
     the first day's calls reach, and a dot where each curve crosses it."""
     y, scores = _arrays(y, scores)
-    fig = _figure(6.5, 5.5)
+    fig = new_figure(6.5, 5.5)
     ax = fig.subplots()
     share = None
     if capacity is not None and len(y):
@@ -187,7 +187,7 @@ def tier_distribution_figure(
     p, tiers = np.asarray(p, dtype=float), np.asarray(tiers).astype(str)
     if p.shape != tiers.shape:
         raise ValueError(f"{p.shape} scores for {tiers.shape} tiers")
-    fig = _figure(11, 4.5)
+    fig = new_figure(11, 4.5)
     hist, bars = fig.subplots(1, 2, width_ratios=(2.2, 1))
     names = [t for t in TIER_COLOURS if (tiers == t).any()] or list(TIER_COLOURS)
     names += sorted(set(tiers) - set(TIER_COLOURS))
@@ -246,7 +246,7 @@ def shap_bar_figure(
     """Mean |SHAP| per feature, largest first (the fallback when the beeswarm cannot draw)."""
     mean = np.abs(np.asarray(values, dtype=float)).mean(axis=0)
     order = np.argsort(-mean, kind="mergesort")[:max_display][::-1]
-    fig = _figure(7, 0.3 * len(order) + 1.5)
+    fig = new_figure(7, 0.3 * len(order) + 1.5)
     ax = fig.subplots()
     ax.barh([feature_names[i] for i in order], mean[order])
     ax.set(xlabel="mean |SHAP value| (margin units)", title=note or "feature importance (SHAP)")

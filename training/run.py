@@ -366,7 +366,7 @@ def _register(
 # -- evaluate and promote registered models ----------------------------------------------------
 
 
-def _registered_probabilities(name: str, version: str, frame: pd.DataFrame) -> np.ndarray:
+def registered_probabilities(name: str, version: str, frame: pd.DataFrame) -> np.ndarray:
     import mlflow
 
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
@@ -396,7 +396,7 @@ def evaluate_registered(
     scores = {}
     for target, version in versions.items():
         _say(progress, f"{target}: scoring {registered_name(config, target)} v{version}")
-        p = _registered_probabilities(registered_name(config, target), version, prep.test)
+        p = registered_probabilities(registered_name(config, target), version, prep.test)
         scores[target] = {"model": p, **baseline_scores(prep, target, config)}
     evaluation = evaluate(prep.test, scores, capacity=prep.capacity)
     path = write_evaluation(workspace.reports / "evaluation.json", evaluation)
@@ -426,7 +426,7 @@ def promote(
         y = prep.test[target].to_numpy(float)
 
         def metrics(version: str, name: str = name, y: np.ndarray = y) -> dict[str, float]:
-            p = _registered_probabilities(name, version, prep.test)
+            p = registered_probabilities(name, version, prep.test)
             return {"roc_auc": roc_auc(y, p), "ece": expected_calibration_error(y, p)}
 
         _say(progress, f"{target}: comparing challenger and champion on {len(y):,} test rows")

@@ -75,7 +75,7 @@ CREATE INDEX IF NOT EXISTS calls_by_time ON calls(at);
 """
 
 
-def _append_only_triggers(table: str, key: str) -> str:
+def append_only_triggers(table: str, key: str) -> str:
     message = f"audit log is append-only: {{}} on {table} refused"
     return f"""
 CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}
@@ -88,7 +88,7 @@ BEGIN SELECT RAISE(ABORT, '{message.format("REPLACE")}'); END;
 """
 
 
-TRIGGERS = _append_only_triggers("calls", "id = NEW.id") + _append_only_triggers(
+TRIGGERS = append_only_triggers("calls", "id = NEW.id") + append_only_triggers(
     "call_customers", "customer_id = NEW.customer_id AND call_id = NEW.call_id"
 )
 

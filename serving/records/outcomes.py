@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from serving.records.audit import SharedSqlite, _append_only_triggers
+from serving.records.audit import SharedSqlite, append_only_triggers
 
 OUTCOMES: tuple[str, ...] = ("reached", "declined", "no_answer")
 DONE_OUTCOMES: tuple[str, ...] = ("reached", "declined")
@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_by_task ON outcomes(task_id, id);
 CREATE INDEX IF NOT EXISTS outcomes_by_date ON outcomes(list_date, rm_id);
 """
-TRIGGERS = _append_only_triggers("outcomes", "id = NEW.id").replace("audit log", "outcome store")
+TRIGGERS = append_only_triggers("outcomes", "id = NEW.id").replace("audit log", "outcome store")
 
 
 class OutcomeError(ValueError):

@@ -165,16 +165,12 @@ def rm_map(folder: Path) -> pd.Series:
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    """The error's first line: a contract report quotes offending rows below it."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
-
-
 def load_parts(
     workspace: Workspace, config: Config, *, data_dir: Path | str | None = None
 ) -> dict[str, Any]:
     """The keyword arguments of `Scorer.build`, read from the workspace (see the module doc)."""
+    from keepwell.contract.reading import first_line  # the contract imports Ibis and pandera
+
     uri = registry_uri(workspace)
     models = {t: load_champion(t, config, uri) for t in TARGETS}
     store = open_store(workspace, config)
@@ -196,7 +192,7 @@ def load_parts(
             rm_of = rm_map(folder)
         except Exception as exc:  # the service still scores for crm and admin keys
             notes.append(
-                f"no customer -> RM map from {folder} ({_first_line(exc)}): RM keys are refused"
+                f"no customer -> RM map from {folder} ({first_line(exc)}): RM keys are refused"
             )
         try:
             from serving.decisions.rules import due_tasks_from_folder
@@ -204,7 +200,7 @@ def load_parts(
             due = due_tasks_from_folder(folder, as_of, config)
         except Exception as exc:
             notes.append(
-                f"no due callbacks from {folder} ({_first_line(exc)}): callback_due stays empty"
+                f"no due callbacks from {folder} ({first_line(exc)}): callback_due stays empty"
             )
     source = {"store": str(store.path), "data": str(folder) if folder else None, "registry": uri}
     return {

@@ -220,7 +220,7 @@ def live_server(serving_setup, tmp_path_factory) -> Iterator[LiveServer]:
     command = [
         sys.executable,
         "-m",
-        "cli.serve",
+        "cli",
         "--workspace",
         str(serving_setup.workspace.root),
         "--config",

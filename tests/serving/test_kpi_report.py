@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import cli.kpi  # noqa: F401  (registers `kpi` until cli/main.py imports it)
-from cli.main import app
+import cli.kpi  # noqa: F401  (registers `kpi` until cli/app.py imports it)
+from cli.app import app
 from keepwell.workspace import Workspace
 from reporting.kpi.compute import compute_kpis
 from reporting.kpi.inputs import load_kpi_inputs

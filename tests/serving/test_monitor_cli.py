@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import cli.monitor  # noqa: F401  (registers `monitor` until cli.main imports it)
-from cli.main import app
+import cli.monitor  # noqa: F401  (registers `monitor` until cli.app imports it)
+from cli.app import app
 
 WINDOW = "2025-05-01..2025-07-01"
 SECTIONS = {"schema", "generated_at", "as_of", "settings", "reference", "current", "data",

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from cli.app import app
 from serving.planning.job import plan_day
 from serving.planning.write import LIST_COLUMNS, check_identical, rm_lists
 from serving.records.outcomes import OutcomeStore

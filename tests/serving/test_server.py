@@ -1,7 +1,7 @@
 """The real thing: `keepwell serve` starts BentoML on 127.0.0.1, it scores, and it shuts down.
 
 The server is the session's `live_server` (tests/serving/conftest.py): started with
-`python -m cli.serve serve` on a free port, stopped (and checked to be gone) at the end
+`python -m cli serve` on a free port, stopped (and checked to be gone) at the end
 of the session. KEEPWELL_SKIP_SERVER_TEST=1 skips it where BentoML cannot start.
 """
 
@@ -40,7 +40,7 @@ def test_multipart_without_boundary_is_415_not_500(live_server, serving_setup):
 def test_keepwell_serve_stops_with_the_command_to_run(tmp_path):
     """Nothing trained yet: exit 1 before BentoML starts, naming the commands to run."""
     run = subprocess.run(
-        [sys.executable, "-m", "cli.serve", "--workspace", str(tmp_path), "serve"],
+        [sys.executable, "-m", "cli", "--workspace", str(tmp_path), "serve"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -121,13 +121,13 @@ def _risk_scores(
 
     from training.effect.model import fit_risk_model
     from training.registry import registered_name
-    from training.run import _registered_probabilities
+    from training.run import registered_probabilities
 
     name = config.training.registered_models.get("churn") and registered_name(config, "churn")
     version = alias_version(name, CHAMPION) if name else None
     if version is not None:
         try:
-            return _registered_probabilities(name, version, test), f"{name} v{version} (champion)"
+            return registered_probabilities(name, version, test), f"{name} v{version} (champion)"
         except (KeyError, ValueError, OSError, MlflowException):
             pass
     predict = fit_risk_model(
@@ -156,11 +156,11 @@ def effect_figures(
     test: pd.DataFrame, scores: dict[str, np.ndarray], truth: np.ndarray | None
 ) -> dict[str, Any]:
     """Qini curves of every scorer; estimated against true effect on the demo bank."""
-    from training.plots import _figure
+    from training.plots import new_figure
 
     y, t = test["churn"].to_numpy(float), test["treated"].to_numpy(int)
     figs: dict[str, Any] = {}
-    fig = _figure(7, 5)
+    fig = new_figure(7, 5)
     ax = fig.subplots()
     for name, s in scores.items():
         x, q = qini_curve(y, t, s)
@@ -176,7 +176,7 @@ def effect_figures(
     ax.legend(fontsize="small")
     figs["effect_qini"] = fig
     if truth is not None and MODEL in scores:
-        fig = _figure(6, 5)
+        fig = new_figure(6, 5)
         ax = fig.subplots()
         ax.scatter(truth, scores[MODEL], s=4, alpha=0.3)
         lo = float(min(truth.min(), scores[MODEL].min()))

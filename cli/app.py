@@ -1,17 +1,11 @@
-"""`keepwell`: the one edge that loads the configuration and calls every package.
+"""The `keepwell` Typer application: the one edge that loads the configuration and calls every
+package (`cli.main` runs it; each `cli.<group>` module registers its commands on `app`).
 
 Every command takes `--config FILE` and `--workspace DIR` (through the top-level callback, so
 `keepwell --workspace W demo-data` and `keepwell demo-data --workspace W` both work).
 """
 
 from __future__ import annotations
-
-import os
-
-# Nothing leaves the machine: set before MLflow or BentoML can be imported anywhere.
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from pathlib import Path
 from typing import Annotated
@@ -24,11 +18,11 @@ from cli.common import (
     EngineOpt,
     MappingOpt,
     WorkspaceOpt,
-    _engine,
-    _run_feature_job,
     app,
     console,
+    engine_choice,
     open_workspace,
+    run_feature_job,
 )
 
 
@@ -109,13 +103,13 @@ def features_build(
 
     ws = open_workspace(config, workspace)
     target = out or ws.path(ws.config.paths.features) / "features.parquet"
-    summary = _run_feature_job(
+    summary = run_feature_job(
         lambda steps: write_features(
             data or ws.demo_data,
             monthly_as_of_dates(as_of, months),
             ws.config,
             target,
-            engine=_engine(ws, engine),
+            engine=engine_choice(ws, engine),
             mapping=mapping,
             progress=steps,
             labels=labels,
@@ -147,13 +141,13 @@ def features_materialize(
 
     ws = open_workspace(config, workspace)
     target = ws.path(ws.config.paths.feature_store)
-    summary = _run_feature_job(
+    summary = run_feature_job(
         lambda steps: materialize_latest(
             data or ws.demo_data,
             target,
             ws.config,
             as_of=as_of,
-            engine=_engine(ws, engine),
+            engine=engine_choice(ws, engine),
             mapping=mapping,
             progress=steps,
             workdir=ws.scratch("engine"),
@@ -175,11 +169,3 @@ import cli.records  # noqa: E402
 import cli.serve  # noqa: E402
 import cli.simulate  # noqa: E402
 import cli.training  # noqa: E402, F401
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
