@@ -6,14 +6,16 @@ customers (pure: policies and the month loop; `reporting.simulation.run` reads t
 `calls_per_rm` risk calls among the *eligible* customers:
 
 * active at T (the oracle has a row for them: open, not churned, opened before T) and with an RM;
-* not in the randomised risk holdout of T's quarter (`serving.planning.job.holdout_draw`, the
-  planner's control group: never called by any policy);
-* not called by the same policy in the previous simulated month (a completed callback protects
-  a customer for about three months in the demo bank's process, `keepwell.demo.process`);
-* as the planner (`serving.planning.job.callback_flags`): not reached by a recorded call within
-  `planner.contact_cooldown_days` before T (`recently_contacted`), and without a policy callback
-  held out in the current cycle (`policy_holdout`: a risk call would contaminate that
-  experiment). Optional columns of the book; absent means False.
+* the planner's risk candidates (`serving.decisions.selection.risk_candidates`, the one rule
+  both use): the tier matrix contacts them at T (`channel` is not "none": no Low-risk
+  customer under the default matrix), they have no task already (a due mandatory task at T,
+  `has_task`, or a call by the same policy in the previous simulated month: a completed
+  callback protects a customer for about three months in the demo bank's process), they were
+  not reached within `planner.contact_cooldown_days` (`recently_contacted`), have no policy
+  callback held out in the current cycle (`policy_holdout`) and are not in the randomised risk
+  holdout of T's quarter (`serving.planning.job.holdout_draw`, never called by any policy).
+  `channel`, `has_task` and the flags are optional columns of the book; absent means False
+  (no `channel`: everyone is contacted).
 
 Every policy except `none` fills the capacity (the same number of calls), so policies compare at
 equal volume. Ranking: highest score first within an RM; ties are broken by the book's order
@@ -48,8 +50,8 @@ figures. An effect below zero (a *sleeping dog*, annoyed by a call) counts negat
 **What it is not.** The bank's recorded history does not change with the simulated calls: each
 month's state, churn and policy callbacks are those of the record, so the months are summed, not
 chained (a customer retained in month m is not added back to month m+1's book). The planner's
-mandatory tasks, tier matrix and daily carry-over are not simulated: the capacity is the risk
-calls an RM makes in a month.
+mandatory tasks themselves and its daily carry-over are not simulated: the capacity is the risk
+calls an RM makes in a month, cut by the planner's rule (`within_capacity`).
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from serving.planning.planner import FLAG_COLUMNS, ranking_score
+from serving.decisions.selection import flag, risk_candidates, within_capacity
+from serving.planning.planner import ranking_score
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -81,8 +84,10 @@ MONTH_COLUMNS = (
     "effect",  # the true reduction of the 90-day churn probability from a completed callback
     "in_holdout",
 )
-# the planner's other flags (optional columns; a flagged customer is never called)
-PLANNER_FLAGS = tuple(f for f in FLAG_COLUMNS if f != "in_holdout")
+# optional columns, as in the planner's book: the tier-matrix channel ("none": not contacted),
+# the planner's other flags (a flagged customer is never called) and a due mandatory task
+OPTIONAL_COLUMNS = ("channel", "policy_holdout", "recently_contacted", "has_task")
+HAS_TASK = "has_task"
 ESTIMATE = "uplift"  # optional column: the effect model's estimate (needed by policy uplift)
 FIGURES = ("calls", "retained", "value_retained")
 
@@ -231,7 +236,8 @@ def choose(
     calls_per_rm: int,
 ) -> np.ndarray:
     """Which rows are called: per RM the first `calls_per_rm` eligible rows by score (higher
-    first), then tie-break (lower first). A NaN score is never called."""
+    first), then tie-break (lower first), cut by the planner's capacity rule
+    (`serving.decisions.selection.within_capacity`). A NaN score is never called."""
     chosen = np.zeros(len(score), dtype=bool)
     callable_ = eligible & np.isfinite(score) & pd.notna(rm_ids)
     idx = np.flatnonzero(callable_)
@@ -240,9 +246,18 @@ def choose(
     rms = pd.Series(rm_ids[idx]).astype(str).to_numpy()
     order = np.lexsort((ties[idx], -score[idx], rms))
     ranked = idx[order]
-    rank = pd.Series(rms[order]).groupby(rms[order], sort=False).cumcount().to_numpy()
-    chosen[ranked[rank < calls_per_rm]] = True
+    chosen[ranked[within_capacity(rms[order], np.ones(len(order), bool), calls_per_rm)]] = True
     return chosen
+
+
+def month_candidates(book: pd.DataFrame, previous: set[str]) -> np.ndarray:
+    """Who may be called this month: the planner's risk candidates
+    (`serving.decisions.selection.risk_candidates`: tier-matrix contact, no task already, not
+    recently reached, no policy holdout, not in the risk holdout), where a customer called by
+    the same policy last month or with a due mandatory task (`has_task`) already has one."""
+    ids = book["customer_id"].astype(str)
+    taken = ids.isin(previous).to_numpy() | flag(book, HAS_TASK)
+    return risk_candidates(book, taken).callable
 
 
 def expected(book: pd.DataFrame, chosen: np.ndarray, reach: float) -> dict[str, float]:
@@ -281,11 +296,7 @@ def simulate(
         for month in ordered:
             book = month.book.reset_index(drop=True)
             ids = book["customer_id"].astype(str)
-            eligible = ~book["in_holdout"].fillna(False).to_numpy(bool)
-            eligible &= ~ids.isin(previous).to_numpy()
-            for flag in PLANNER_FLAGS:
-                if flag in book.columns:
-                    eligible &= ~book[flag].fillna(False).to_numpy(bool)
+            eligible = month_candidates(book, previous)
             score, ties = policy_order(policy, book, month.as_of, config, seed)
             chosen = choose(
                 book["rm_id"].to_numpy(dtype=object), score, ties, eligible, calls_per_rm

@@ -34,8 +34,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from features.pipeline import build_snapshot_table, open_data
 from keepwell.io import atomic_path, write_text
 from reporting.simulation.core import (
+    HAS_TASK,
     POLICIES,
     MonthBook,
     SimulationError,
@@ -43,6 +45,11 @@ from reporting.simulation.core import (
     report_rows,
     simulate,
 )
+from serving.decisions.rules import WorkingCalendar, due_tasks_from_folder
+from serving.decisions.tiers import ValueTiers, decide_frame, risk_tiers, value_inputs, value_scores
+from serving.planning.job import callback_flags, holdout_draw
+from serving.scoring.model import DECISION_FEATURES
+from training.baselines import seed_rule
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -159,8 +166,6 @@ def score_snapshot(
 ) -> pd.DataFrame:
     """customer_id, as_of, value_score, churn/complaint probabilities and the seed rule of a
     feature frame."""
-    from serving.decisions.tiers import value_inputs, value_scores
-    from training.baselines import seed_rule
 
     out = pd.DataFrame(
         {
@@ -176,7 +181,24 @@ def score_snapshot(
         fitted = models[target].fitted
         out[f"{target}_probability"] = np.clip(fitted.predict_proba(frame, threads=1), 0.0, 1.0)
     out["seed_rule"] = seed_rule(frame)
+    for name in DECISION_FEATURES:  # what the tier matrix and the channel need
+        out[name] = frame[name].to_numpy(dtype=object) if name in frame.columns else None
     return out
+
+
+def contact_channels_of(book: pd.DataFrame, config: Config) -> np.ndarray:
+    """Each customer's tier-matrix channel at T, as the planner decides it: the value tier
+    against the cut points of that month's book, the risk tier of the champions' probabilities
+    (`serving.decisions.tiers.risk_tiers`), then `decide_frame`."""
+    scores = book["value_score"].to_numpy(float)
+    frame = book[list(DECISION_FEATURES)].copy()
+    frame["value_tier"] = ValueTiers.fit(scores, config).tier(scores)
+    frame["risk_tier"] = risk_tiers(
+        book["churn_probability"].to_numpy(float),
+        book["complaint_probability"].to_numpy(float),
+        config,
+    )
+    return decide_frame(frame, config)["channel"].to_numpy(dtype=object)
 
 
 def build_months(
@@ -189,8 +211,6 @@ def build_months(
 ) -> list[MonthBook]:
     """The book of each simulated month (`reporting.simulation.core.MONTH_COLUMNS`, plus `uplift`
     when an effect model is given)."""
-    from features.pipeline import build_snapshot_table
-    from serving.planning.job import callback_flags, holdout_draw
 
     say(f"building the feature snapshots of {len(dates)} month(s) from {folder}")
     frame = build_snapshot_table(folder, list(dates), config).to_pyarrow().to_pandas()
@@ -208,6 +228,7 @@ def build_months(
     callbacks = _read(
         folder, "callbacks", ["customer_id", "reason", "outcome", "due_at", "done_at"]
     )
+    calendar = WorkingCalendar.from_config(config)
     months = []
     for day in dates:
         truth = oracle[oracle["as_of"] == day]
@@ -221,6 +242,9 @@ def build_months(
         flags = callback_flags(callbacks, day, config)
         for flag, members in flags.items():
             book[flag] = book["customer_id"].isin(members).to_numpy()
+        book["channel"] = contact_channels_of(book, config)
+        due = due_tasks_from_folder(folder, day, config, calendar)
+        book[HAS_TASK] = book["customer_id"].isin(set(due["customer_id"].astype(str))).to_numpy()
         months.append(MonthBook(day, book.drop(columns="as_of").reset_index(drop=True)))
     return months
 
@@ -244,7 +268,6 @@ def run_simulation(
 ) -> dict[str, Any]:
     """Everything of `keepwell simulate`; returns the report (also written, see `write_report`).
     Policy `uplift` without an effect model is left out with a note."""
-    from features.pipeline import open_data
 
     began = time.perf_counter()
     settings = SimulationSettings.from_config(config, months=months, calls_per_rm=calls_per_rm)

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from serving.decisions.selection import risk_candidates, within_capacity
 from serving.records.outcomes import task_id
 
 if TYPE_CHECKING:
@@ -74,7 +75,6 @@ BOOK_COLUMNS = (
     "special_care",
     "within_working_days",
 )
-FLAG_COLUMNS = ("in_holdout", "policy_holdout", "recently_contacted")
 PLAN_COLUMNS = (
     "rank",
     "customer_id",
@@ -204,15 +204,8 @@ def compose_plan(
     _check(book, mandatory, carried)
     book = book.reset_index(drop=True)
     score = ranking_score(book, rank_by, config)
-    flags = {
-        name: book[name].fillna(False).to_numpy(bool)
-        if name in book.columns
-        else np.zeros(len(book), bool)
-        for name in FLAG_COLUMNS
-    }
     # positions by id through a hash index (pandas 3's `isin` on Arrow strings loops in Python)
     index = pd.Index(book["customer_id"].astype(str).to_numpy(dtype=object))
-    contact = book["channel"].astype(str).to_numpy() != "none"
 
     # mandatory: every due task of a customer in the book
     m_all = index.get_indexer(mandatory["customer_id"].astype(str).to_numpy(dtype=object))
@@ -228,10 +221,10 @@ def compose_plan(
     taken = np.zeros(len(book), bool)
     taken[m_pos] = True
     taken[c_pos] = True
-    # new risk candidates
-    eligible = contact & ~taken & ~flags["recently_contacted"] & ~flags["policy_holdout"]
-    held = eligible & flags["in_holdout"]
-    cand = np.flatnonzero(eligible & ~flags["in_holdout"])
+    # new risk candidates: the rule the decision simulation applies too
+    candidates = risk_candidates(book, taken)
+    contact, held = candidates.contact, candidates.held
+    cand = np.flatnonzero(candidates.callable)
 
     risk_deadline = _naive_ns(
         risk_deadlines(book["within_working_days"].to_numpy(int), day, calendar)
@@ -306,9 +299,7 @@ def compose_plan(
         - per_rm["f"].transform("sum").to_numpy(int)
     )
     # the other risk tasks take the room left in list order (carried, then by score)
-    fill = risk_kind & ~forced
-    nth = tasks.assign(o=fill).groupby("rm_id", sort=False)["o"].cumsum().to_numpy(int)
-    keep = ~risk_kind | forced | (nth <= np.maximum(room, 0))
+    keep = within_capacity(tasks["rm_id"].to_numpy(dtype=object), risk_kind & ~forced, room)
     # a special-care task that does not fit is deferred (kept with its deadline for a later day),
     # an ordinary one is dropped
     deferred_rows = tasks[~keep & care]
