@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from reporting.kpi.compute import LIST_COLUMNS, NEEDED
 from reporting.kpi.model import KpiError
+from serving.planning.list_format import ListFormatError, read_list_table
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -61,8 +62,6 @@ def load_kpi_inputs(folder: Path | str, workspace: Workspace, start: dt.date, en
 def read_lists(folder: Path, start: dt.date, end: dt.date) -> pd.DataFrame | None:
     """`LIST_COLUMNS` of every per-RM list file in `folder/<date>/` for dates in [start, end);
     None when there is no list folder for any of those dates."""
-    import pyarrow.dataset as ds
-
     days = []
     if folder.is_dir():
         for path in folder.iterdir():
@@ -78,8 +77,9 @@ def read_lists(folder: Path, start: dt.date, end: dt.date) -> pd.DataFrame | Non
     if not files:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in LIST_COLUMNS})
     try:
-        table = ds.dataset(files, format="parquet").to_table(columns=list(LIST_COLUMNS))
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        tables = [read_list_table(Path(f), LIST_COLUMNS) for f in files]
+        table = pa.concat_tables(tables, promote_options="default")
+    except (ListFormatError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         first = str(exc).splitlines()[0]
         raise KpiError(f"cannot read the daily lists in {folder} (needed columns "
                        f"{list(LIST_COLUMNS)}): {first}") from None  # fmt: skip

@@ -11,8 +11,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.parquet as pq
-
 from keepwell.words import TARGETS
 from reporting.monitoring.drift import (
     MonitoringError,
@@ -23,7 +21,7 @@ from reporting.monitoring.drift import (
 )
 from reporting.monitoring.run import monitor
 from serving.planning.job import list_dates
-from serving.planning.write import rm_lists
+from serving.planning.list_format import ListFormatError, read_list_table, rm_lists
 from serving.scoring.loading import load_champion, registry_uri
 
 if TYPE_CHECKING:
@@ -37,8 +35,8 @@ def read_top_lists(folder: Path, rm_ids: Sequence[str], n: int) -> dict[str, lis
     for rm in rm_ids:
         path = folder / f"{rm}.parquet"
         try:
-            table = pq.read_table(path, columns=["rank", "customer_id"]).to_pandas()
-        except (KeyError, ValueError, OSError) as exc:
+            table = read_list_table(path, ["rank", "customer_id"]).to_pandas()
+        except (ListFormatError, KeyError, ValueError, OSError) as exc:
             raise MonitoringError(f"cannot read rank and customer_id from {path}: {exc}") from None
         top = table.sort_values("rank", kind="stable").head(n)
         out[rm] = top["customer_id"].astype(str).tolist()
@@ -48,7 +46,7 @@ def read_top_lists(folder: Path, rm_ids: Sequence[str], n: int) -> dict[str, lis
 def list_stability(lists_root: Path, config: Config, n: int) -> dict[str, Any]:
     """The `top_n_stability` section of the monitoring report: each RM's top `n` on the newest
     two list days that are consecutive working days (`serving.planning.job.list_dates` finds the
-    days, `serving.planning.write.rm_lists` the RMs' files); says why when there are none."""
+    days, `serving.planning.list_format.rm_lists` the RMs' files); says why when there are none."""
 
     policy = config.policy
     pair, section = pick_list_days(list_dates(lists_root), policy.working_days,

@@ -122,7 +122,7 @@ def task_json(row: dict[str, Any], status: Status) -> dict[str, Any]:
         "risk_tier": row["risk_tier"],
         "churn_probability": row["churn_probability"],
         "complaint_probability": row["complaint_probability"],
-        "value_at_risk": row["value_at_risk"],
+        "rank_score": row["rank_score"],
         "action": row["action"],
         "reasons": row["reason_list"],
         "detail": row["detail"],

@@ -45,6 +45,7 @@ from serving.decisions.tiers import (
     value_inputs,
     value_scores,
 )
+from serving.planning.list_format import read_list_table
 from serving.planning.planner import Plan, compose_plan
 from serving.records.outcomes import OutcomeStore
 from serving.scoring.scorer import THREADS, Scorer
@@ -139,8 +140,6 @@ def list_dates(lists_root: Path) -> list[dt.date]:
 def earlier_tasks(lists_root: Path, day: dt.date, days_back: int) -> pd.DataFrame:
     """Every task of the list folders dated in [day - days_back, day): list_date, customer_id,
     rm_id, rule, rules, deadline, carried_from, task_id."""
-    import pyarrow.parquet as pq
-
     cols = ["task_id", "list_date", "customer_id", "rm_id", "rule", "rules", "deadline"]
     frames = []
     for d in list_dates(lists_root):
@@ -149,7 +148,7 @@ def earlier_tasks(lists_root: Path, day: dt.date, days_back: int) -> pd.DataFram
         for f in sorted((lists_root / d.isoformat()).glob("*.parquet")):
             if f.stem in ("book_mix", "holdout"):  # lists and deferred.parquet are read
                 continue
-            frames.append(pq.read_table(f, columns=[*cols, "carried_from"]).to_pandas())
+            frames.append(read_list_table(f, [*cols, "carried_from"]).to_pandas())
     if not frames:
         return pd.DataFrame(columns=[*cols, "carried_from"])
     return pd.concat(frames, ignore_index=True)

@@ -24,11 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from keepwell.words import ID_MAX_LENGTH, ID_PATTERN
 from serving.decisions.tiers import RISK_TIERS, VALUE_TIERS
-from serving.planning.write import LIST_COLUMNS
+from serving.planning.list_format import (
+    LIST_COLUMNS,
+    NULLABLE,
+    REASON_SEPARATOR,
+    ListFormatError,
+    read_list_table,
+    type_errors,
+)
 
 BOOK_COLUMNS: tuple[str, ...] = ("rm_id", "value_tier", "risk_tier", "customers")
 SUMMARY_KEYS: tuple[str, ...] = ("date", "features_as_of", "model_versions", "rm_load")
@@ -43,37 +49,12 @@ CHANNELS: tuple[str, ...] = ("rm_call", "call_centre", "e_questionnaire", "visit
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ID = re.compile(ID_PATTERN)
 _MASKED_PHONE = re.compile(r"^\*\*\*\d{0,2}$")
-
-_KINDS: dict[str, tuple[str, Callable[[pa.DataType], bool]]] = {
-    "int": ("an integer", pa.types.is_integer),
-    "str": ("text", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
-    "date": ("a date", pa.types.is_date),
-    "time": ("a UTC timestamp", lambda t: pa.types.is_timestamp(t) and t.tz in ("UTC", "+00:00")),
-    "bool": ("a boolean", pa.types.is_boolean),
-    "float": ("a number", lambda t: pa.types.is_floating(t) or pa.types.is_integer(t)),
-}
-_TYPES = {
-    "rank": "int",
-    "list_date": "date",
-    "deadline": "time",
-    "overdue": "bool",
-    "carried_from": "date",
-    "special_care": "bool",
-    "churn_probability": "float",
-    "complaint_probability": "float",
-    "value_at_risk": "float",
-}
-_NULLABLE = ("carried_from", "detail")
 _ALLOWED = {
     "rule": RULES,
     "channel": CHANNELS,
     "value_tier": VALUE_TIERS,
     "risk_tier": RISK_TIERS,
 }
-
-
-class ListFormatError(ValueError):
-    """A list file that does not follow the planner's format; names the file and the column."""
 
 
 class NoList(LookupError):
@@ -199,19 +180,7 @@ class ListReader:
         return data
 
     def _table(self, path: Path, columns: tuple[str, ...]) -> pa.Table:
-        try:
-            schema = pq.read_schema(path)
-        except (OSError, pa.ArrowException) as exc:
-            raise ListFormatError(
-                f"{self.shown(path)} is not a readable Parquet file: {exc}"
-            ) from None
-        missing = [c for c in columns if c not in schema.names]
-        if missing:
-            raise ListFormatError(
-                f"{self.shown(path)} has no column {', '.join(repr(c) for c in missing)} "
-                f"(columns found: {', '.join(schema.names)})"
-            )
-        return pq.read_table(path, columns=list(columns))
+        return read_list_table(path, columns, shown=self.shown(path))
 
     def book_mix(self, day: dt.date) -> dict[str, dict[tuple[str, str], int]]:
         path = self.folder(day) / "book_mix.parquet"
@@ -240,14 +209,10 @@ class ListReader:
             book[cell] = book.get(cell, 0) + int(row["customers"])
         return out
 
-    def _check_types(self, path: Path, table: pa.Table, types: dict[str, str]) -> None:
-        for column, kind in types.items():
-            label, ok = _KINDS[kind]
-            got = table.schema.field(column).type
-            if not ok(got) and not (column in _NULLABLE and pa.types.is_null(got)):
-                raise ListFormatError(
-                    f"{self.shown(path)}: column {column!r} must be {label}, got {got}"
-                )
+    def _check_types(self, path: Path, table: pa.Table, types: dict[str, str] | None) -> None:
+        problems = type_errors(table.schema, types)
+        if problems:
+            raise ListFormatError(f"{self.shown(path)}: {problems[0]}")
 
     def tasks(self, day: dt.date, rm_id: str) -> list[dict[str, Any]] | None:
         """The RM's tasks of the date (rank order), or None when the RM has no file that day."""
@@ -258,8 +223,7 @@ class ListReader:
 
     def _read_tasks(self, path: Path, day: dt.date, rm_id: str) -> list[dict[str, Any]]:
         table = self._table(path, LIST_COLUMNS)
-        types = {c: "str" for c in LIST_COLUMNS} | _TYPES
-        self._check_types(path, table, types)
+        self._check_types(path, table, None)
         rows = table.to_pylist()
         shown = self.shown(path)
 
@@ -270,7 +234,7 @@ class ListReader:
 
         for n, row in enumerate(rows):
             for column in LIST_COLUMNS:
-                if row[column] is None and column not in _NULLABLE:
+                if row[column] is None and column not in NULLABLE:
                     raise bad(n, column, None, "a value (only carried_from and detail may be null)")
             if row["rank"] != n + 1:
                 raise bad(n, "rank", row["rank"], f"{n + 1} (rows in rank order from 1)")
@@ -296,7 +260,9 @@ class ListReader:
                 raise bad(
                     n, "model_versions", row["model_versions"], "'churn:3,complaint:3'"
                 ) from None
-            row["reason_list"] = [r.strip() for r in row["reasons"].split(" | ") if r.strip()]
+            row["reason_list"] = [
+                r.strip() for r in row["reasons"].split(REASON_SEPARATOR) if r.strip()
+            ]
             row["rule_list"] = [r.strip() for r in row["rules"].split(",") if r.strip()]
         return rows
 

@@ -92,7 +92,7 @@ PLAN_COLUMNS = (
     "risk_tier",
     "churn_probability",
     "complaint_probability",
-    "value_at_risk",
+    "rank_score",  # the score that ranked the task (whatever rank_by chose)
     "action",
     "detail",
 )
@@ -380,7 +380,7 @@ def _finish(tasks: pd.DataFrame, book: pd.DataFrame, day: dt.date, config: Confi
             "risk_tier": book["risk_tier"].to_numpy(dtype=object)[pos],
             "churn_probability": book["churn_probability"].to_numpy(float)[pos],
             "complaint_probability": book["complaint_probability"].to_numpy(float)[pos],
-            "value_at_risk": tasks["score"].to_numpy(float),
+            "rank_score": tasks["score"].to_numpy(float),
             "action": np.where(
                 mandatory,
                 tasks["rule"].map(rule_actions(config)).to_numpy(dtype=object),

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from keepwell.contract.report import mask_value
 from keepwell.io import atomic_dir
 from keepwell.words import TARGETS
+from serving.planning.list_format import LIST_COLUMNS, REASON_SEPARATOR, type_errors
 from serving.records.keys import Principal
 from serving.records.outcomes import task_id
 from serving.scoring.model import ServingSetupError
@@ -27,34 +28,6 @@ if TYPE_CHECKING:
     from keepwell.workspace import Workspace
     from serving.planning.planner import Plan
 
-LIST_COLUMNS = (
-    "rank",
-    "task_id",
-    "list_date",
-    "rm_id",
-    "branch_id",
-    "customer_id",
-    "phone_masked",
-    "segment",
-    "rule",
-    "rules",
-    "deadline",
-    "overdue",
-    "carried_from",
-    "channel",
-    "special_care",
-    "value_tier",
-    "risk_tier",
-    "churn_probability",
-    "complaint_probability",
-    "value_at_risk",
-    "action",
-    "reasons",
-    "detail",
-    "model_versions",
-)
-REASON_SEPARATOR = " | "
-AUX_FILES = ("book_mix", "holdout", "deferred")  # the day folder's Parquet files that are no list
 SCORE_BATCH = 5_000
 PLANNER = Principal(key_id="planner", role="admin")
 Say = Callable[[str], None]
@@ -243,7 +216,7 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
 def _csv(frame: pd.DataFrame, path: Path) -> None:
     out = frame.copy()
     out["deadline"] = out["deadline"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    for col in ("churn_probability", "complaint_probability", "value_at_risk"):
+    for col in ("churn_probability", "complaint_probability", "rank_score"):
         out[col] = out[col].round(6)
     out.to_csv(path, index=False, lineterminator="\n")
 
@@ -262,6 +235,9 @@ def write_plan(
 
     versions = dict(scorer.model_versions)
     rows = list_frame(plan, scorer, facts, versions, say)
+    problems = type_errors(_arrow(rows).schema)
+    if problems:  # the planner's own frame: a bug, not bad input
+        raise TypeError(f"the list rows break serving.planning.list_format: {problems}")
     summary = summarize(plan, scored, versions)
     mix = (
         scored.groupby(["rm_id", "value_tier", "risk_tier"], sort=True)
@@ -294,12 +270,6 @@ def write_plan(
     return target, summary
 
 
-def rm_lists(folder: Path) -> list[str]:
-    """The RM ids with a list file in a day's folder."""
-    skip = set(AUX_FILES)
-    return sorted(p.stem for p in folder.glob("*.parquet") if p.stem not in skip)
-
-
 def check_identical(a: Path, b: Path) -> list[str]:
     """Names of files that differ between two list folders (for tests and `--check`)."""
     names = sorted({p.name for p in a.iterdir()} | {p.name for p in b.iterdir()})
@@ -311,4 +281,4 @@ def check_identical(a: Path, b: Path) -> list[str]:
     ]
 
 
-__all__ = ["LIST_COLUMNS", "check_identical", "load_scorer", "rm_lists", "write_plan"]
+__all__ = ["check_identical", "load_scorer", "write_plan"]

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from cli.app import app
 from serving.planning.job import plan_day
-from serving.planning.write import LIST_COLUMNS, check_identical, rm_lists
+from serving.planning.list_format import LIST_COLUMNS, rm_lists
+from serving.planning.write import check_identical
 from serving.records.outcomes import OutcomeStore
 from tests.serving.conftest import MLFLOW_ENV, _restore
 

@@ -13,8 +13,8 @@ import pytest
 from keepwell.config import load_config
 from keepwell.workspace import Workspace
 from serving.planning.job import plan_day
+from serving.planning.list_format import rm_lists
 from serving.planning.planner import PlanError
-from serving.planning.write import rm_lists
 from tests.serving.conftest import MLFLOW_ENV, _restore
 
 
@@ -84,10 +84,10 @@ def test_rank_by_uplift_ranks_risk_tasks_by_value_times_the_estimate(
 
     new_risk = tasks(result.folder).query("rule == 'risk' and carried_from.isna()")
     assert len(new_risk) > 20
-    # the list's value_at_risk column is the ranking score: here value x estimated effect,
+    # the list's rank_score column is the ranking score: here value x estimated effect,
     # non-increasing down each RM's new risk tasks
     for _, part in new_risk.groupby("rm_id"):
-        score = part.sort_values("rank")["value_at_risk"].to_numpy()
+        score = part.sort_values("rank")["rank_score"].to_numpy()
         assert (np.diff(score) <= 1e-12).all(), score
     # ... and equal to value x estimate, the value taken from the default plan (value x risk)
     before = tasks(planned.folder).set_index("customer_id")
@@ -97,9 +97,9 @@ def test_rank_by_uplift_ranks_risk_tasks_by_value_times_the_estimate(
         before["churn_probability"]
         + config.planner.complaint_weight * before["complaint_probability"]
     ).reindex(both.index)
-    value = np.maximum(before["value_at_risk"].reindex(both.index) / risk, 0.0)
+    value = np.maximum(before["rank_score"].reindex(both.index) / risk, 0.0)
     np.testing.assert_allclose(
-        both["value_at_risk"], value * estimate.reindex(both.index), rtol=1e-6, atol=1e-9
+        both["rank_score"], value * estimate.reindex(both.index), rtol=1e-6, atol=1e-9
     )
     by_risk = set(before.index[before["rule"].eq("risk") & before["carried_from"].isna()])
     assert set(new_risk["customer_id"]) != by_risk

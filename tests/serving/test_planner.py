@@ -111,7 +111,7 @@ def test_mandatory_first_overdue_first_then_risk_by_value_at_risk(config, calend
     # E has a mandatory task and a risk-tier contact: one task carrying both rules
     assert tasks.set_index("customer_id").loc["E", "rules"] == "post_sale,risk"
     assert tasks["task_id"].iloc[0] == "2025-12-05:D"
-    assert tasks.set_index("customer_id").loc["B", "value_at_risk"] == pytest.approx(20 * 0.325)
+    assert tasks.set_index("customer_id").loc["B", "rank_score"] == pytest.approx(20 * 0.325)
     assert tasks["customer_id"].is_unique
 
 

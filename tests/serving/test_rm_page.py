@@ -81,7 +81,7 @@ def write_lists(
                 "risk_tier": b.risk_tier,
                 "churn_probability": churn,
                 "complaint_probability": np.round(0.31 - 0.03 * i, 4),
-                "value_at_risk": np.round(churn * 25_000, 2),
+                "rank_score": np.round(churn * 25_000, 2),
                 "action": "RM call today: retention conversation",
                 "reasons": " | ".join(REASONS),
                 "detail": [complaint if r.startswith("complaint") else None for r in rules],
