@@ -31,7 +31,6 @@ KNOWN_LONG_MODULES = {
     "training/run.py": 442,
     "serving/decisions/rules.py": 463,
     "serving/decisions/tiers.py": 486,
-    "serving/planning/planner.py": 403,
     "serving/scoring/scorer.py": 403,
     "reporting/kpi/compute.py": 425,
 }

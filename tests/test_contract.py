@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from cli import main as cli
+from cli import app as cli
 from keepwell.contract import (
     PII_COLUMNS,
     TABLES,

@@ -83,9 +83,9 @@ class KeepwellModel(mlflow.pyfunc.PythonModel):
         return self.score(frame, reasons=reasons)
 
     def score(self, frame: pd.DataFrame, *, reasons: bool = False) -> pd.DataFrame:
-        """`probability` per row (calibrated, float64); with `reasons`, also `margin` and
-        `reasons` (JSON text). The margin is LightGBM's raw score, so `probability` is exactly
-        `FittedModel.predict_proba`; TreeSHAP runs only when reasons are asked for."""
+        """`probability` per row (`FittedModel.predict_proba`: `training.fitted.probabilities`,
+        the one probability path); with `reasons`, also `margin` (LightGBM's raw score) and
+        `reasons` (JSON text). TreeSHAP runs only when reasons are asked for."""
         fitted, texts = self._parts()
         missing = [c for c in fitted.features if c not in frame.columns]
         if missing:
@@ -93,9 +93,8 @@ class KeepwellModel(mlflow.pyfunc.PythonModel):
                 f"the keepwell {fitted.target} model needs feature column(s) {missing}; "
                 f"the input has {len(frame.columns)} column(s): {list(frame.columns)[:10]}"
             )
-        margin = fitted.margin(frame)
         out = pd.DataFrame(
-            {"probability": np.asarray(fitted.calibrator(margin), dtype="float64")},
+            {"probability": np.asarray(fitted.predict_proba(frame), dtype="float64")},
             index=frame.index,
         )
         if reasons:
@@ -106,7 +105,7 @@ class KeepwellModel(mlflow.pyfunc.PythonModel):
                 top_k=texts.top_k,
                 never_as_reason=texts.never_as_reason,
             )
-            out["margin"] = margin
+            out["margin"] = fitted.margin(frame)
             out["reasons"] = [json.dumps([r.to_dict() for r in row]) for row in explained]
         return out
 

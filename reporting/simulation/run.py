@@ -179,7 +179,7 @@ def score_snapshot(
         if target not in models:
             raise SimulationError(f"no champion {target} model to score the snapshots with")
         fitted = models[target].fitted
-        out[f"{target}_probability"] = np.clip(fitted.predict_proba(frame, threads=1), 0.0, 1.0)
+        out[f"{target}_probability"] = fitted.predict_proba(frame, threads=1)
     out["seed_rule"] = seed_rule(frame)
     for name in DECISION_FEATURES:  # what the tier matrix and the channel need
         out[name] = frame[name].to_numpy(dtype=object) if name in frame.columns else None

@@ -49,6 +49,7 @@ from serving.planning.list_format import read_list_table
 from serving.planning.planner import Plan, compose_plan
 from serving.records.outcomes import OutcomeStore
 from serving.scoring.scorer import THREADS, Scorer
+from training.fitted import probabilities
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -198,14 +199,14 @@ def score_book(scorer: Scorer, say: Say) -> pd.DataFrame:
     """Probabilities, tiers and decisions of every customer of the scorer's book."""
     book, config = scorer.book, scorer.config
     n = len(book)
-    prob = {t: np.empty(n) for t in scorer.models}
+    prob = {}
     for target, served in scorer.models.items():
         fitted = served.fitted
-        for lo in range(0, n, CHUNK):
-            rows = book.take(np.arange(lo, min(lo + CHUNK, n)))
-            x = rows.matrix(fitted.features, fitted.categories)
-            margin = fitted.booster.predict(x, raw_score=True, num_threads=THREADS)
-            prob[target][lo : lo + len(rows)] = np.clip(fitted.calibrator(margin), 0.0, 1.0)
+
+        def matrix_of(lo: int, hi: int, fitted=fitted) -> np.ndarray:
+            return book.take(np.arange(lo, hi)).matrix(fitted.features, fitted.categories)
+
+        prob[target], _ = probabilities(fitted, matrix_of, n, threads=THREADS, chunk=CHUNK)
         say(f"scored {n:,} customers with {served.name} v{served.version}")
     risk = RISK_LABELS[
         np.maximum(

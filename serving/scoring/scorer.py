@@ -44,6 +44,7 @@ from serving.scoring.loading import load_parts
 from serving.scoring.model import DECISION_FEATURES, ServedModel, ServingSetupError
 from serving.scoring.schemas import Reason, ScoredCustomer
 from serving.scoring.snapshot import Book, Rows
+from training.fitted import probabilities
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -266,10 +267,9 @@ class Scorer:
         for target, served in self.models.items():
             fitted = served.fitted
             x = rows.matrix(fitted.features, fitted.categories)
-            contrib[target] = np.asarray(
-                fitted.booster.predict(x, pred_contrib=True, num_threads=THREADS), dtype=float
+            prob[target], contrib[target] = probabilities(
+                fitted, lambda lo, hi, x=x: x[lo:hi], n, threads=THREADS, contributions=True
             )
-            prob[target] = np.clip(fitted.calibrator(contrib[target].sum(axis=1)), 0.0, 1.0)
         churn_tier = target_tier(prob["churn"], "churn", self.config)
         complaint_tier = target_tier(prob["complaint"], "complaint", self.config)
         risk = RISK_LABELS[np.maximum(churn_tier, complaint_tier)]
