@@ -7,6 +7,7 @@ validates the result. An unknown key or a wrong type is a `ConfigError` naming t
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,27 @@ class ConfigError(ValueError):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def section_values(section: Any, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """A config section (a pydantic model, a mapping or None) as a dict, only `names` if given."""
+    if section is None:
+        return {}
+    values = section.model_dump() if hasattr(section, "model_dump") else dict(section)
+    return values if names is None else {k: v for k, v in values.items() if k in set(names)}
+
+
+def init_checked(init: Any, values: Mapping[str, Any], error: type[Exception], what: str) -> None:
+    """Call a section model's `__init__` with `values`; a validation error becomes `error`
+    ("<what>: <field>: <message>; ..."), so a job reports bad settings in its own terms."""
+    try:
+        init(**values)
+    except ValidationError as exc:
+        problems = [
+            (".".join(str(p) for p in e["loc"]) + ": " if e["loc"] else "") + e["msg"]
+            for e in exc.errors()
+        ]
+        raise error(f"{what}: " + "; ".join(problems)) from None
 
 
 class Paths(_Frozen):
@@ -229,13 +251,13 @@ class Monitoring(_Frozen):
     def _bounds(self) -> Monitoring:
         if self.psi_warn > self.psi_retrain:
             raise ValueError(
-                f"psi_warn ({self.psi_warn}) must not exceed psi_retrain ({self.psi_retrain})"
+                f"need 0 < psi_warn <= psi_retrain, got {self.psi_warn} and {self.psi_retrain}"
             )
         return self
 
 
 class Effect(_Frozen):
-    """The callback effect (uplift) model, `keepwell train-effect` (training/uplift*.py)."""
+    """The callback effect model, `keepwell train-effect` (training/effect/)."""
 
     reasons: tuple[str, ...] = ("post_sale", "quarterly")
     lead_days: int = Field(default=7, ge=0)

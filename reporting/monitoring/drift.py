@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from keepwell.config import Monitoring, init_checked, section_values
 
 FLOOR = 1e-4  # smallest share of a bin in the PSI sum
 EDGE_SAMPLE = 250_000  # reference values behind the quantile edges of a numeric column
@@ -37,42 +39,22 @@ class MonitoringError(ValueError):
     """Input the monitoring job cannot use; the message names it and what to do."""
 
 
-@dataclass(frozen=True)
-class MonitoringSettings:
-    """The `monitoring:` section of the config, with these defaults while it has none."""
+class MonitoringSettings(Monitoring):
+    """The `monitoring:` section of the config: `keepwell.config.Monitoring` itself (the one
+    declaration of its fields and defaults), with bad values as `MonitoringError`."""
 
-    bins: int = 10
-    psi_warn: float = 0.10
-    psi_retrain: float = 0.25
-    score_psi_retrain: float = 0.10
-    min_features_drifted: int = 1
-    top_n: int = 20
-
-    def __post_init__(self) -> None:
-        s = self
-        problems = [text for ok, text in (
-            (s.bins >= 2, f"bins must be at least 2, got {s.bins}"),
-            (0 < s.psi_warn <= s.psi_retrain,
-             f"need 0 < psi_warn <= psi_retrain, got {s.psi_warn} and {s.psi_retrain}"),
-            (s.score_psi_retrain > 0, f"score_psi_retrain must be > 0, got {s.score_psi_retrain}"),
-            (s.min_features_drifted >= 1,
-             f"min_features_drifted must be at least 1, got {s.min_features_drifted}"),
-            (s.top_n >= 1, f"top_n must be at least 1, got {s.top_n}"),
-        ) if not ok]  # fmt: skip
-        if problems:
-            raise MonitoringError("monitoring settings: " + "; ".join(problems))
+    def __init__(self, **values: Any) -> None:
+        init_checked(super().__init__, values, MonitoringError, "monitoring settings")
 
     @classmethod
     def from_config(cls, config: Any) -> MonitoringSettings:
-        """The config's `monitoring` section (a pydantic model or a mapping), else the defaults."""
+        """The config's `monitoring` section (a pydantic model or a mapping; keys it does not
+        know are ignored), else the defaults."""
         section = getattr(config, "monitoring", None)
-        if section is None:
-            return cls()
-        values = section.model_dump() if hasattr(section, "model_dump") else dict(section)
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+        return cls(**section_values(section, cls.model_fields))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
 
 # -- PSI ---------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from keepwell.config import Simulation, init_checked, section_values
 from serving.decisions.selection import flag, risk_candidates, within_capacity
 from serving.planning.planner import ranking_score
 
@@ -96,38 +97,19 @@ class SimulationError(ValueError):
     """The simulation's inputs do not fit; the message names the column, policy or value."""
 
 
-@dataclass(frozen=True)
-class SimulationSettings:
-    """The `simulation:` section of the config, with these defaults while it has none."""
+class SimulationSettings(Simulation):
+    """The `simulation:` section of the config: `keepwell.config.Simulation` itself (the one
+    declaration of its fields and defaults), with bad values as `SimulationError`."""
 
-    months: int = 6
-    calls_per_rm: int = 40  # risk calls an RM makes in a month
-    seed: int = 7
-
-    def __post_init__(self) -> None:
-        problems = [
-            text
-            for ok, text in (
-                (self.months >= 1, f"months must be at least 1, got {self.months}"),
-                (self.calls_per_rm >= 0, f"calls_per_rm must be >= 0, got {self.calls_per_rm}"),
-            )
-            if not ok
-        ]
-        if problems:
-            raise SimulationError("simulation settings: " + "; ".join(problems))
+    def __init__(self, **values: Any) -> None:
+        init_checked(super().__init__, values, SimulationError, "simulation settings")
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> SimulationSettings:
         """The config's `simulation` section (a pydantic model or a mapping) else the defaults,
-        then the non-None `overrides` (command-line options)."""
-        section = getattr(config, "simulation", None)
-        values: dict[str, Any] = {}
-        if section is not None:
-            values = section.model_dump() if hasattr(section, "model_dump") else dict(section)
+        then the non-None `overrides` (command-line options); an unknown key is an error."""
+        values = section_values(getattr(config, "simulation", None))
         values.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = sorted(set(values) - {"months", "calls_per_rm", "seed"})
-        if unknown:
-            raise SimulationError(f"simulation settings: unknown key(s) {unknown}")
         return cls(**values)
 
 

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from keepwell.config import Effect, section_values
 
 if TYPE_CHECKING:
     from features.pipeline import LoadedData
@@ -45,41 +47,13 @@ ORACLE_FILE = "oracle.parquet"
 HOLDOUT = "holdout"
 
 
-@dataclass(frozen=True)
-class EffectSettings:
-    """The `effect` section of the config, with defaults while the section does not exist."""
-
-    reasons: tuple[str, ...] = ("post_sale", "quarterly")
-    lead_days: int = 7  # the month's window starts this many days after as_of
-    snapshots: int = 18  # monthly as-of dates, the newest the last labelled one
-    valid_snapshots: int = 2  # early stopping and the choice of learner
-    test_snapshots: int = 3  # the evaluation period (the control arm is ~10 % of rows)
-    learner: str = "auto"  # x | t | logit | auto (training.effect.model.fit_effect_model)
-    tau_features: tuple[str, ...] = ()  # the logit learner's effect features (empty: all)
-    promotion_resamples: int = 200  # bootstrap samples of the champion rule
-    promotion_quantile: float = 0.1  # champion when this quantile of Qini(model - risk) > 0
-    num_leaves: int = 7
-    max_depth: int = 3
-    min_child_samples: int = 100
-    learning_rate: float = 0.05
-    lambda_l2: float = 10.0
-    feature_fraction: float = 0.8
-    max_trees: int = 500
-    early_stopping_rounds: int = 30
-    top_shares: tuple[float, ...] = (0.1, 0.2, 0.3)
-    registered_model: str = "keepwell-callback-effect"
+class EffectSettings(Effect):
+    """The `effect:` section of the config: `keepwell.config.Effect` itself (the one declaration
+    of its fields and defaults)."""
 
     @classmethod
     def from_config(cls, config: Config) -> EffectSettings:
-        section = getattr(config, "effect", None)
-        if section is None:
-            return cls()
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if hasattr(section, f.name):
-                value = getattr(section, f.name)
-                values[f.name] = tuple(value) if isinstance(value, list | tuple) else value
-        return cls(**values)
+        return cls(**section_values(getattr(config, "effect", None), cls.model_fields))
 
 
 @dataclass
