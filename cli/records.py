@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from cli import record_commands as cmd
 from cli.common import (
     ConfigOpt,
     WorkspaceOpt,
@@ -32,7 +33,6 @@ def keys_create(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Create a key and print it once (the key alone on stdout, notes on stderr)."""
-    from cli import record_commands as cmd
 
     ws = open_workspace(config, workspace)
     try:
@@ -48,7 +48,6 @@ def keys_revoke(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Revoke a key: the service refuses it from its next request on."""
-    from cli import record_commands as cmd
 
     ws = open_workspace(config, workspace)
     try:
@@ -60,7 +59,6 @@ def keys_revoke(
 @keys_app.command("list")
 def keys_list(config: ConfigOpt = None, workspace: WorkspaceOpt = None) -> None:
     """Every key with its role, label and dates (never the key or its hash)."""
-    from cli import record_commands as cmd
 
     ws = open_workspace(config, workspace)
     try:
@@ -77,7 +75,6 @@ def audit(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Who scored a customer: time, caller key, role, endpoint, model versions, features as_of."""
-    from cli import record_commands as cmd
 
     ws = open_workspace(config, workspace)
     try:

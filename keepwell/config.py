@@ -7,7 +7,6 @@ validates the result. An unknown key or a wrong type is a `ConfigError` naming t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,27 +27,6 @@ class ConfigError(ValueError):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def section_values(section: Any, names: Iterable[str] | None = None) -> dict[str, Any]:
-    """A config section (a pydantic model, a mapping or None) as a dict, only `names` if given."""
-    if section is None:
-        return {}
-    values = section.model_dump() if hasattr(section, "model_dump") else dict(section)
-    return values if names is None else {k: v for k, v in values.items() if k in set(names)}
-
-
-def init_checked(init: Any, values: Mapping[str, Any], error: type[Exception], what: str) -> None:
-    """Call a section model's `__init__` with `values`; a validation error becomes `error`
-    ("<what>: <field>: <message>; ..."), so a job reports bad settings in its own terms."""
-    try:
-        init(**values)
-    except ValidationError as exc:
-        problems = [
-            (".".join(str(p) for p in e["loc"]) + ": " if e["loc"] else "") + e["msg"]
-            for e in exc.errors()
-        ]
-        raise error(f"{what}: " + "; ".join(problems)) from None
 
 
 class Paths(_Frozen):

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from keepwell.io import atomic_path
+from training.evaluate import NOT_PROBABILITIES
+from training.metrics import expected_calibration_error
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -104,7 +106,6 @@ def calibration_figure(
 ) -> Figure:
     """Reliability diagram (mean score against outcome rate in `bins` equal-count bins, the
     diagonal being perfect calibration) above a histogram of the scores (log count)."""
-    from training.metrics import expected_calibration_error
 
     y, p_by_name = _arrays(y, p_by_name)
     fig = new_figure(6.5, 7)
@@ -327,7 +328,6 @@ def target_figures(
     """One target's evaluation figures, named for `save_figures`: `<target>_roc_pr`,
     `<target>_calibration` (probability scorers only, not the 0/1 seed rule), `<target>_gain`
     and, given the model's `tiers`, `<target>_tiers` (of `scores["model"]`)."""
-    from training.evaluate import NOT_PROBABILITIES
 
     present = {name: p for name, p in scores.items() if p is not None}
     probabilities = {n: p for n, p in present.items() if n not in NOT_PROBABILITIES}

@@ -25,6 +25,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from keepwell.io import write_text
+from training import dataset
+from training.baselines import fit_logistic, oracle_scores, seed_rule
+from training.card import model_card
+from training.evaluate import daily_capacity, evaluate, flat_metrics, risk_tier, write_evaluation
+from training.metrics import expected_calibration_error, roc_auc
+from training.model import fit_target
+from training.plots import save_figures, shap_summary_figure, target_figures
+from training.pyfunc import log_model
+from training.reasons import reference_values
 from training.registry import (
     CHALLENGER,
     CHAMPION,
@@ -38,6 +48,7 @@ from training.registry import (
     set_alias,
     setup_mlflow,
 )
+from training.split import SplitError, time_split
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -97,12 +108,9 @@ def prepare(
     last_as_of: dt.date | str | None = None,
     progress: Progress | None = None,
 ) -> Prepared:
-    from training.dataset import load_training_data
-    from training.evaluate import daily_capacity
-    from training.split import SplitError, time_split
 
     split_cfg = config.training.split
-    data = load_training_data(
+    data = dataset.load_training_data(
         data_dir, config, last_as_of=last_as_of, engine=engine, mapping=mapping,
         progress=progress,
     )  # fmt: skip
@@ -130,7 +138,6 @@ def prepare(
 
 def baseline_scores(prep: Prepared, target: str, config: Config) -> dict[str, np.ndarray | None]:
     """The logistic regression (trained on the train part), the seed rule and the oracle."""
-    from training.baselines import fit_logistic, oracle_scores, seed_rule
 
     d = prep.data
     logistic = fit_logistic(prep.train, target, d.features, d.categorical,
@@ -202,10 +209,6 @@ def train(
     """One MLflow run that trains, evaluates and registers a model per target (see module doc)."""
     import mlflow
 
-    from training.evaluate import evaluate, flat_metrics, write_evaluation
-    from training.model import fit_target
-    from training.reasons import reference_values
-
     setup_mlflow(workspace)
     prep = prepare(data_dir, config, engine=engine, mapping=mapping, progress=progress)
     d = prep.data
@@ -267,9 +270,6 @@ def _log_plots(
 ) -> None:
     import mlflow
 
-    from training.evaluate import risk_tier
-    from training.plots import save_figures, shap_summary_figure, target_figures
-
     test = prep.test
     sample = test.sample(min(SHAP_SAMPLE_ROWS, len(test)), random_state=config.training.seed)
     snapshots = len(prep.split.test)
@@ -329,9 +329,6 @@ def _log_card(
 ) -> Path:
     import mlflow
 
-    from keepwell.io import write_text
-    from training.card import model_card
-
     card = model_card(
         target, model, evaluation.targets[target], prep.split.describe(),
         data_window(prep, target), prep.data.spec.version, version, shapes_table(model), config,
@@ -346,8 +343,6 @@ def _register(
     target: str, model: FittedModel, prep: Prepared, config: Config, run_id: str
 ) -> RegisteredModel:
     from mlflow import MlflowClient
-
-    from training.pyfunc import log_model
 
     name = registered_name(config, target)
     example = prep.test[list(model.features)].head(5)
@@ -387,7 +382,6 @@ def evaluate_registered(
     """Score the `alias` version of each target's registered model on the test period of the
     data with the same baselines; writes `reports/evaluation.json`. Returns the evaluation, its
     path and the versions used."""
-    from training.evaluate import evaluate, write_evaluation
 
     setup_mlflow(workspace)
     versions = {t: require_alias(registered_name(config, t), alias)
@@ -415,7 +409,6 @@ def promote(
 ) -> list[Promotion]:
     """Compare `challenger` with `champion` per target on the test period of the data; move
     `champion` where the rules allow (not with `dry_run`)."""
-    from training.metrics import expected_calibration_error, roc_auc
 
     setup_mlflow(workspace)
     names = {t: registered_name(config, t) for t in config.training.targets}

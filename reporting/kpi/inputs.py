@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 
+from keepwell.contract.report import ContractError
 from reporting.kpi.compute import LIST_COLUMNS, NEEDED
 from reporting.kpi.model import KpiError
+from serving.decisions.rules import read_tables
 from serving.planning.list_format import ListFormatError, read_list_table
+from serving.records.outcomes import OutcomeStore
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -37,10 +40,6 @@ def load_kpi_inputs(folder: Path | str, workspace: Workspace, start: dt.date, en
     """Read the needed columns of customers, complaints and callbacks in `folder` (Parquet file
     or folder of parts straight into Arrow; CSV through the contract's typed reader), the rows of
     the daily lists dated in [start, end) and the latest outcomes of those dates."""
-
-    from keepwell.contract.report import ContractError
-    from serving.decisions.rules import read_tables
-    from serving.records.outcomes import OutcomeStore
 
     folder = Path(folder)
     if not folder.is_dir():

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from keepwell.io import write_text
 from reporting.kpi.model import METRICS, RATES
+from reporting.kpi.plots import trend_images
 
 if TYPE_CHECKING:
     from reporting.kpi.model import KpiReport
@@ -180,8 +181,6 @@ def _summary_items(summary: Any) -> list[tuple[str, str]]:
 def render_html(doc: Mapping[str, Any]) -> str:
     """The self-contained HTML page of a kpi.json document."""
     import jinja2
-
-    from reporting.kpi.plots import trend_images
 
     metrics = [n for n in METRICS if n != "list_completion" or doc["lists"]["available"]]
     breakdowns = doc["breakdowns"]

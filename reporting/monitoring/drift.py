@@ -27,7 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from keepwell.config import Monitoring, init_checked, section_values
+from features.dates import parse_day
+from features.pipeline import monthly_as_of_dates
+from keepwell.config import Monitoring
+from keepwell.settings import init_checked, section_values
 
 FLOOR = 1e-4  # smallest share of a bin in the PSI sum
 EDGE_SAMPLE = 250_000  # reference values behind the quantile edges of a numeric column
@@ -251,8 +254,6 @@ def recommend(
 def window_dates(span: str, snapshots: Any = None, what: str = "split_train") -> list[dt.date]:
     """The monthly as-of dates of "first..last" (as `training.split` logs `split_train`);
     `snapshots`, when given, must match their number."""
-    from features.dates import parse_day
-    from features.pipeline import monthly_as_of_dates
 
     first_text, sep, last_text = str(span).partition("..")
     if not sep:

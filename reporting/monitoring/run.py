@@ -52,6 +52,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
+from features.dates import parse_day
+from features.pipeline import build_snapshot_table, open_data
+from features.store import OnlineStore, StoreError
 from keepwell.io import write_text
 from reporting.monitoring.drift import (
     Drift,
@@ -63,6 +66,7 @@ from reporting.monitoring.drift import (
     summary,
     window_dates,
 )
+from training.plots import save_figures
 from training.registry import setup_mlflow
 
 if TYPE_CHECKING:
@@ -110,7 +114,6 @@ def _say(progress: Progress | None, message: str) -> None:
 
 
 def _day(value: Any, what: str) -> dt.date:
-    from features.dates import parse_day
 
     return parse_day(value, MonitoringError, what)
 
@@ -147,7 +150,6 @@ def training_window(model: Champion, reference: str | None = None) -> Window:
 
 
 def _store(workspace: Workspace, config: Config, preload: bool | None = None) -> Any:
-    from features.store import OnlineStore, StoreError
 
     try:
         return OnlineStore(workspace.path(config.paths.feature_store), preload=preload)
@@ -201,7 +203,6 @@ class Comparison:
 
 
 def _frame(data: Any, dates: list[dt.date], config: Config) -> tuple[pd.DataFrame, str]:
-    from features.pipeline import build_snapshot_table
 
     build = build_snapshot_table(data, dates, config)
     return build.to_pyarrow().to_pandas(), build.spec.version
@@ -240,7 +241,6 @@ def monitor(
 ) -> MonitorResult:
     """Compare the current snapshot with the churn champion's training window, check the RMs'
     top N, recommend, write the report and the plot, log an MLflow run (see the module doc)."""
-    from features.pipeline import open_data
 
     started = time.perf_counter()
     settings = MonitoringSettings.from_config(config)
@@ -359,8 +359,6 @@ def _publish(
     progress: Progress | None,
 ) -> MonitorResult:
     import mlflow
-
-    from training.plots import save_figures
 
     name, experiment_id = _experiment(workspace, config)
     path, summ, ref = workspace.reports / REPORT_FILE, report["summary"], report["reference"]

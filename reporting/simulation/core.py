@@ -65,7 +65,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from keepwell.config import Simulation, init_checked, section_values
+from keepwell.config import Simulation
+from keepwell.settings import init_checked, section_values
 from serving.decisions.selection import flag, risk_candidates, within_capacity
 from serving.planning.planner import ranking_score
 

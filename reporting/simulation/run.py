@@ -36,6 +36,7 @@ import pandas as pd
 
 from features.pipeline import build_snapshot_table, open_data
 from keepwell.io import atomic_path, write_text
+from keepwell.words import TARGETS
 from reporting.simulation.core import (
     HAS_TASK,
     POLICIES,
@@ -48,6 +49,7 @@ from reporting.simulation.core import (
 from serving.decisions.rules import WorkingCalendar, due_tasks_from_folder
 from serving.decisions.tiers import ValueTiers, decide_frame, risk_tiers, value_inputs, value_scores
 from serving.planning.job import callback_flags, holdout_draw
+from serving.scoring.loading import load_champion, registry_uri
 from serving.scoring.model import DECISION_FEATURES
 from training.baselines import seed_rule
 
@@ -284,9 +286,6 @@ def run_simulation(
     if not folder.is_dir():
         raise SimulationError(f"the data folder {folder} does not exist (run keepwell demo-data)")
     if models is None:
-        from keepwell.words import TARGETS
-        from serving.scoring.loading import load_champion, registry_uri
-
         uri = registry_uri(workspace)
         models = {t: load_champion(t, config, uri) for t in TARGETS}
     say("champions: " + ", ".join(f"{m.name} v{m.version}" for m in models.values()))

@@ -62,6 +62,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from keepwell.contract.reading import connect, parse_csv, read_folder
+from keepwell.contract.report import ContractError, report
+from keepwell.contract.schemas import TABLES
 from keepwell.words import CallbackRule
 
 if TYPE_CHECKING:
@@ -422,9 +425,6 @@ def read_tables(
     """The `needed` columns of each named table of a bank folder, as Arrow tables: Parquet files
     (or folders of parts) read straight into Arrow, CSV files through the contract's typed reader.
     A missing table or column is a `ValueError` naming it (prefixed with `purpose`)."""
-    from keepwell.contract.reading import connect, parse_csv, read_folder
-    from keepwell.contract.report import ContractError, report
-    from keepwell.contract.schemas import TABLES
 
     con = connect()
     try:

@@ -34,6 +34,11 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keepwell.config import load_config
+from keepwell.workspace import Workspace
+from serving.http.openapi import document
+from serving.records.audit import AuditLog
+from serving.records.keys import KeyStore, KeyStoreError, parse_bearer
 from serving.scoring.schemas import (
     MAX_IDS_PER_REQUEST,
     ErrorBody,
@@ -45,6 +50,7 @@ from serving.scoring.schemas import (
     feature_rows_request_model,
     rows_as_records,
 )
+from serving.scoring.scorer import Forbidden, Scorer
 
 if TYPE_CHECKING:
     from serving.records.audit import AuditLog
@@ -168,11 +174,6 @@ class ScoringAPI:
     def from_env(cls) -> ScoringAPI:
         """Load from the workspace and config named by KEEPWELL_WORKSPACE / KEEPWELL_CONFIG (and
         the data folder KEEPWELL_DATA), as `keepwell serve` sets them."""
-        from keepwell.config import load_config
-        from keepwell.workspace import Workspace
-        from serving.records.audit import AuditLog
-        from serving.records.keys import KeyStore
-        from serving.scoring.scorer import Scorer
 
         config = load_config(os.environ.get(ENV_CONFIG) or None)
         ws = Workspace.open(Path(os.environ.get(ENV_WORKSPACE) or "workspace"), config)
@@ -203,7 +204,6 @@ class ScoringAPI:
         return Parsed([r["customer_id"] for r in records], records)
 
     def authenticate(self, request: Request) -> Principal:
-        from serving.records.keys import KeyStoreError, parse_bearer
 
         try:
             principal = self.keys.authenticate(parse_bearer(request.headers.get("authorization")))
@@ -253,7 +253,6 @@ class ScoringAPI:
         return refusal.response()
 
     def _score(self, endpoint: str, parsed: Parsed, principal: Principal) -> bytes:
-        from serving.scoring.scorer import Forbidden
 
         try:
             if endpoint == SCORE:
@@ -289,7 +288,5 @@ class ScoringAPI:
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document (built once: it depends only on the loaded models)."""
         if self._openapi is None:
-            from serving.http.openapi import document
-
             self._openapi = document(self.rows_model, self.scorer)
         return self._openapi

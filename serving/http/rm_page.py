@@ -36,6 +36,8 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keepwell.config import load_config
+from keepwell.workspace import Workspace
 from serving.http import rm_views as views
 from serving.http.api import ENV_CONFIG, ENV_WORKSPACE, Refusal
 from serving.http.rm_http import (
@@ -87,8 +89,6 @@ class RMPage:
     @classmethod
     def from_env(cls) -> RMPage:
         """From KEEPWELL_WORKSPACE / KEEPWELL_CONFIG, as `ScoringAPI.from_env` (no model needed)."""
-        from keepwell.config import load_config
-        from keepwell.workspace import Workspace
 
         config = load_config(os.environ.get(ENV_CONFIG) or None)
         ws = Workspace.open(Path(os.environ.get(ENV_WORKSPACE) or "workspace"), config)

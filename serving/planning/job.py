@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from keepwell.contract.reading import read_folder
 from serving.decisions.rules import WorkingCalendar, due_tasks, first_task_per_customer, read_tables
 from serving.decisions.tiers import (
     RISK_LABELS,
@@ -46,9 +47,11 @@ from serving.decisions.tiers import (
     value_scores,
 )
 from serving.planning.list_format import read_list_table
-from serving.planning.planner import Plan, compose_plan
+from serving.planning.planner import Plan, PlanError, compose_plan
+from serving.planning.write import load_scorer, write_plan
 from serving.records.outcomes import OutcomeStore
 from serving.scoring.scorer import THREADS, Scorer
+from training.effect.run import load_effect_model
 from training.fitted import probabilities
 
 if TYPE_CHECKING:
@@ -251,7 +254,6 @@ def score_book(scorer: Scorer, say: Say) -> pd.DataFrame:
 
 def read_bank(folder: Path, day: dt.date, config: Config) -> dict[str, Any]:
     """The bank's tables the planner reads (only the needed columns) and the due policy tasks."""
-    from keepwell.contract.reading import read_folder
 
     tables = read_tables(folder, PLAN_TABLES, purpose="keepwell plan")
     found = read_folder(folder)
@@ -304,8 +306,6 @@ def _timer() -> Callable[[str], float]:
 def estimated_uplift(workspace: Workspace, config: Config, scorer: Any, say: Say) -> np.ndarray:
     """The champion callback effect model's estimate for every customer of the scorer's book
     (the `uplift` column `--rank-by uplift` ranks by, x value)."""
-    from serving.planning.planner import PlanError
-    from training.effect.run import load_effect_model
 
     model = load_effect_model(workspace, config)
     if model is None:
@@ -333,7 +333,6 @@ def plan_day(
     say: Say = lambda _m: None,
 ) -> PlanResult:
     """Everything of `keepwell plan --date day` (the module docstring lists the steps)."""
-    from serving.planning.write import load_scorer, write_plan
 
     lap, seconds = _timer(), {}
     scorer, folder = load_scorer(workspace, config, day, data_dir, say)

@@ -13,12 +13,24 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.pipeline import build_snapshot_table
+from features.store import StoreError
 from keepwell.contract.report import mask_value
 from keepwell.io import atomic_dir
 from keepwell.words import TARGETS
 from serving.planning.list_format import LIST_COLUMNS, REASON_SEPARATOR, type_errors
+from serving.records.audit import AuditLog
 from serving.records.keys import Principal
 from serving.records.outcomes import task_id
+from serving.scoring.loading import (
+    check_store,
+    column_dtypes,
+    data_folder,
+    dtypes_of,
+    load_champion,
+    open_store,
+    registry_uri,
+)
 from serving.scoring.model import ServingSetupError
 from serving.scoring.scorer import Scorer
 from serving.scoring.snapshot import Book
@@ -40,17 +52,6 @@ def load_scorer(
 
     The online store is used when it holds the snapshot of `day` (what the service serves);
     otherwise the snapshot is built from the data folder for `day`."""
-    from features.pipeline import build_snapshot_table
-    from features.store import StoreError
-    from serving.scoring.loading import (
-        check_store,
-        column_dtypes,
-        data_folder,
-        dtypes_of,
-        load_champion,
-        open_store,
-        registry_uri,
-    )
 
     uri = registry_uri(workspace)
     models = {t: load_champion(t, config, uri) for t in TARGETS}
@@ -88,7 +89,6 @@ def load_scorer(
 
 
 def _folder(workspace: Workspace, store: Any, data_dir: Path | str | None) -> Path | None:
-    from serving.scoring.loading import data_folder
 
     if store is not None:
         return data_folder(workspace, store, data_dir)
@@ -231,7 +231,6 @@ def write_plan(
     say: Say,
 ) -> tuple[Path, dict[str, Any]]:
     """Write `<lists>/<day>/` as a whole (see `serving.planning.job`) and the audit entry."""
-    from serving.records.audit import AuditLog
 
     versions = dict(scorer.model_versions)
     rows = list_frame(plan, scorer, facts, versions, say)

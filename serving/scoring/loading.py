@@ -16,9 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from features.definitions import default_spec
+from features.store import OnlineStore, StoreError
+from keepwell.contract.reading import first_line, read_folder
 from keepwell.words import TARGETS
+from serving.decisions.rules import due_tasks_from_folder
 from serving.scoring.model import DECISION_FEATURES, ServedModel, ServingSetupError
 from serving.scoring.snapshot import Book
+from training.registry import CHAMPION, alias_version, registered_name
 
 if TYPE_CHECKING:
     from features.store import OnlineStore
@@ -33,8 +38,6 @@ MATERIALIZE = "`keepwell features materialize`"
 def registry_uri(workspace: Workspace) -> str:
     """Point MLflow at the workspace's registry (without creating it); its URI."""
     import mlflow
-
-    from training.registry import CHAMPION  # noqa: F401  (sets MLflow's telemetry off)
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -54,8 +57,6 @@ def load_champion(target: str, config: Config, uri: str) -> ServedModel:
     import mlflow.pyfunc
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
-
-    from training.registry import CHAMPION, alias_version, registered_name
 
     name = registered_name(config, target)
     try:
@@ -80,7 +81,6 @@ def load_champion(target: str, config: Config, uri: str) -> ServedModel:
 
 
 def open_store(workspace: Workspace, config: Config) -> OnlineStore:
-    from features.store import OnlineStore, StoreError
 
     path = workspace.path(config.paths.feature_store)
     try:
@@ -116,7 +116,6 @@ def column_dtypes(store: OnlineStore, models: dict[str, ServedModel], config: Co
 
 def dtypes_of(columns: Iterable[str], models: dict[str, ServedModel], config: Config) -> dict:
     """`column_dtypes` for any list of feature columns (a snapshot built in memory)."""
-    from features.definitions import default_spec
 
     spec = default_spec(config)
     wanted = {f for m in models.values() for f in m.fitted.features}
@@ -152,7 +151,6 @@ def data_folder(
 
 def rm_map(folder: Path) -> pd.Series:
     """customer_id -> rm_id from the folder's customers table (only those two columns)."""
-    from keepwell.contract.reading import read_folder
 
     found = read_folder(folder)
     source = found.sources.get("customers")
@@ -169,7 +167,6 @@ def load_parts(
     workspace: Workspace, config: Config, *, data_dir: Path | str | None = None
 ) -> dict[str, Any]:
     """The keyword arguments of `Scorer.build`, read from the workspace (see the module doc)."""
-    from keepwell.contract.reading import first_line  # the contract imports Ibis and pandera
 
     uri = registry_uri(workspace)
     models = {t: load_champion(t, config, uri) for t in TARGETS}
@@ -195,8 +192,6 @@ def load_parts(
                 f"no customer -> RM map from {folder} ({first_line(exc)}): RM keys are refused"
             )
         try:
-            from serving.decisions.rules import due_tasks_from_folder
-
             due = due_tasks_from_folder(folder, as_of, config)
         except Exception as exc:
             notes.append(

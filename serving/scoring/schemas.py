@@ -34,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from keepwell.contract.schemas import INCOME_BANDS, KINDS, SEGMENTS
 from keepwell.words import ID_MAX_LENGTH, ID_PATTERN, CallbackRule, Channel, RiskTier, ValueTier
 
 if TYPE_CHECKING:
@@ -245,7 +246,6 @@ BOUNDS_BY_NAME: dict[str, tuple[float | None, float | None]] = {
 
 def _categories() -> dict[str, tuple[str, ...]]:
     """Allowed values of the string features, from the data contract (`keepwell.contract`)."""
-    from keepwell.contract.schemas import INCOME_BANDS, KINDS, SEGMENTS
 
     return {"segment": SEGMENTS, "kind": KINDS, "income_band": INCOME_BANDS}
 

@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any, get_args
 import numpy as np
 import pandas as pd
 
+from features.definitions import default_spec
 from keepwell.words import TARGETS, CallbackRule
+from serving.decisions.rules import first_task_per_customer
 from serving.decisions.tiers import (
     RISK_LABELS,
     ValueTiers,
@@ -45,6 +47,7 @@ from serving.scoring.model import DECISION_FEATURES, ServedModel, ServingSetupEr
 from serving.scoring.schemas import Reason, ScoredCustomer
 from serving.scoring.snapshot import Book, Rows
 from training.fitted import probabilities
+from training.reasons import explain
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -191,7 +194,6 @@ class Scorer:
 
     def row_spec(self) -> Any:
         """The `FeatureSpec` of the fields a `/score/features` row must carry."""
-        from features.definitions import default_spec
 
         return default_spec(self.config).select(self.row_features)
 
@@ -314,7 +316,6 @@ class Scorer:
     def _explain(
         self, target: str, rows: Rows, mask: np.ndarray, contrib: np.ndarray, out: list[list]
     ) -> None:
-        from training.reasons import explain
 
         served = self.models[target]
         sub = rows if mask.all() else rows.subset(mask)
@@ -384,7 +385,6 @@ class Scorer:
 def _first_due(tasks: pd.DataFrame) -> pd.DataFrame:
     """Per customer the most urgent due task: callback_due (UTC date of the deadline) and
     callback_rule, indexed by customer_id. Rules outside the API's vocabulary are an error."""
-    from serving.decisions.rules import first_task_per_customer
 
     allowed = set(get_args(CallbackRule))
     unknown = sorted(set(tasks["rule"].dropna().astype(str)) - allowed)

@@ -36,7 +36,8 @@ def test_rank_by_uplift_ranks_risk_tasks_by_value_times_the_estimate(
     from serving.scoring.scorer import Scorer
     from training.effect.data import EffectSettings, build_effect_data
     from training.effect.model import fit_effect_model
-    from training.effect.run import _example, load_effect_model, log_effect_model
+    from training.effect.pyfunc import example_frame, log_effect_model
+    from training.effect.run import load_effect_model
     from training.registry import CHAMPION, set_alias, setup_mlflow
     from training.split import time_split
 
@@ -66,7 +67,9 @@ def test_rank_by_uplift_ranks_risk_tasks_by_value_times_the_estimate(
 
         setup_mlflow(ws)
         with mlflow.start_run(run_name="plan-uplift test"):
-            info = log_effect_model(model, _example(model, valid), name=settings.registered_model)
+            info = log_effect_model(
+                model, example_frame(model, valid), name=settings.registered_model
+            )
         set_alias(settings.registered_model, CHAMPION, str(info.registered_model_version))
         loaded = load_effect_model(ws, config)
         messages: list[str] = []

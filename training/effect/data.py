@@ -33,7 +33,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from keepwell.config import Effect, section_values
+from features.pipeline import build_snapshot_table
+from keepwell.config import Effect
+from keepwell.settings import section_values
+from training.dataset import categorical_features
 
 if TYPE_CHECKING:
     from features.pipeline import LoadedData
@@ -168,8 +171,6 @@ def build_effect_data(
 ) -> EffectData:
     """The experiment rows for `as_of_dates` (see the module docstring). `loaded` is the
     folder's `features.pipeline.open_data` when the caller has opened it already."""
-    from features.pipeline import build_snapshot_table
-    from training.dataset import categorical_features
 
     settings = EffectSettings.from_config(config)
     dates = sorted(set(as_of_dates))

@@ -39,6 +39,16 @@ import numpy as np
 import pandas as pd
 
 from keepwell.io import atomic_path
+from training.effect.logit import (
+    OFFSET_FOLDS,
+    arm_deviance,
+    fit_logit,
+    folds_of,
+    logit_effect,
+    sigmoid,
+    top_coefficients,
+)
+from training.model import categories_of, encoder, train_booster
 
 MODEL_FILE = "effect.json"
 BOOSTERS = ("mu0", "mu1", "tau0", "tau1")
@@ -185,7 +195,6 @@ class EffectModel:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
-        from training.model import encoder
 
         return encoder("callback_effect", self.features, self.categories).matrix(frame)
 
@@ -196,8 +205,6 @@ class EffectModel:
         """Estimated reduction of the 90-day churn probability from assigning a call."""
         x = self.matrix(frame)
         if self.learner == "logit":
-            from training.effect.logit import logit_effect
-
             m = self.boosters["m"].predict(x, raw_score=True, num_threads=1)
             return logit_effect(self.extra["logit"], frame, np.asarray(m, dtype=float))
         if self.learner == "t":
@@ -208,8 +215,6 @@ class EffectModel:
     def churn_without_call(self, frame: pd.DataFrame) -> np.ndarray:
         """The churn probability if no call is assigned (mu0, or the logit learner's l0)."""
         if self.learner == "logit":
-            from training.effect.logit import sigmoid
-
             c = self.extra["logit"]
             m = self.boosters["m"].predict(self.matrix(frame), raw_score=True, num_threads=1)
             return sigmoid(c["a0"] + c["a1"] * np.asarray(m, dtype=float)) + self.predict(frame)
@@ -282,7 +287,6 @@ def _booster(
     params: Mapping[str, Any],
     settings: Any,
 ) -> Any:
-    from training.model import train_booster
 
     return train_booster(x, y, xv, yv, params, settings.max_trees, settings.early_stopping_rounds)
 
@@ -304,7 +308,6 @@ def fit_effect_model(
     learner's arm probabilities have the lower deviance on the validation rows (a proper score
     on every row, far steadier than a Qini on ~1,000 control rows), then the X-learner unless
     the T-learner's validation Qini is larger. Validation figures travel in `extra`."""
-    from training.model import categories_of
 
     if settings.learner not in LEARNERS:
         raise ValueError(f"effect.learner must be one of {LEARNERS}, got {settings.learner!r}")
@@ -345,7 +348,6 @@ def fit_effect_model(
         )  # fmt: skip
         for name in ("x", "t"):
             valid_qini[name] = qini_coefficient(yv, tv_i, candidates[name].predict(valid))
-        from training.effect.logit import arm_deviance
 
         valid_deviance["x/t"] = arm_deviance(
             np.asarray(mu1.predict(xv)), np.asarray(mu0.predict(xv)), yv, tv_i
@@ -399,7 +401,6 @@ def _fit_logit_model(
 ) -> EffectModel:
     """The risk-scaled logit learner: m(x) on all rows, out-of-fold offsets, then the logistic
     effect fit (`training.effect.logit.fit_logit`)."""
-    from training.effect.logit import OFFSET_FOLDS, fit_logit, folds_of, top_coefficients
 
     y, yv = train[outcome].to_numpy(float), valid[outcome].to_numpy(float)
     baseline = _booster(x, y, xv, yv, binary, settings)
@@ -438,7 +439,6 @@ def fit_risk_model(
 ) -> Any:
     """A churn model on the same rows (both arms), for the risk-ranking baseline: returns a
     function frame -> churn probability."""
-    from training.model import categories_of
 
     enc = EffectModel("t", {}, tuple(features), categories_of(train, categorical), 0.0)
     params = lgb_params(settings, "binary", seed, threads)

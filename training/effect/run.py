@@ -31,8 +31,31 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from training.effect.model import EffectModel, qini_curve, uplift_metrics
-from training.registry import CHALLENGER, CHAMPION, alias_version, set_alias, setup_mlflow
+from features.pipeline import monthly_as_of_dates, open_data
+from keepwell.io import write_text
+from training.dataset import default_last_as_of
+from training.effect.data import EffectSettings, build_effect_data, oracle_effects
+from training.effect.model import (
+    EffectModel,
+    bootstrap_qini_difference,
+    fit_effect_model,
+    fit_risk_model,
+    qini_curve,
+    uplift_metrics,
+)
+from training.effect.pyfunc import example_frame, log_effect_model
+from training.plots import new_figure, save_figures
+from training.registry import (
+    CHALLENGER,
+    CHAMPION,
+    alias_version,
+    model_uri,
+    registered_name,
+    set_alias,
+    setup_mlflow,
+)
+from training.run import code_version, registered_probabilities
+from training.split import time_split
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -41,41 +64,13 @@ if TYPE_CHECKING:
     from training.split import TimeSplit
 
 Progress = Callable[[str], None]
-EFFECT_ARTIFACT = "effect"
-ENTRY_FILE = "keepwell_effect_model.py"
 EVALUATION_FILE = "effect_evaluation.json"
-ENTRY_SOURCE = '''"""MLflow models-from-code entry: the Keepwell callback effect model."""
-
-import mlflow
-
-from training.effect.run import EffectPyfunc
-
-mlflow.models.set_model(EffectPyfunc())
-'''
 MODEL, RISK, RANDOM, ORACLE = "effect model", "risk ranking", "random", "oracle (true effect)"
 
 
 def _say(progress: Progress | None, message: str) -> None:
     if progress is not None:
         progress(message)
-
-
-class EffectPyfunc(mlflow.pyfunc.PythonModel):
-    """The pyfunc: `load_context` reads the boosters, `predict` returns column `effect`."""
-
-    def __init__(self, model: EffectModel | None = None):
-        self.model = model
-
-    def load_context(self, context: Any) -> None:
-        self.model = EffectModel.load(context.artifacts[EFFECT_ARTIFACT])
-
-    def predict(
-        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
-    ) -> pd.DataFrame:
-        if self.model is None:
-            raise RuntimeError("EffectPyfunc has no model: load it with mlflow.pyfunc.load_model")
-        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        return pd.DataFrame({"effect": self.model.predict(frame)}, index=frame.index)
 
 
 @dataclass
@@ -99,8 +94,6 @@ class EffectResult:
 def effect_dates(loaded: Any, config: Config, settings: EffectSettings) -> list[dt.date]:
     """Up to `settings.snapshots` monthly dates ending at the newest labelled first-of-month,
     each after the data's first event."""
-    from features.pipeline import monthly_as_of_dates
-    from training.dataset import default_last_as_of
 
     last = default_last_as_of(loaded.data_end, config.labels.horizon_days)
     dates = monthly_as_of_dates(last, settings.snapshots)
@@ -118,10 +111,6 @@ def _risk_scores(
     """The champion churn model's probability when one is registered and scores the rows, else a
     LightGBM churn model fitted on the experiment's train rows (both arms)."""
     from mlflow.exceptions import MlflowException
-
-    from training.effect.model import fit_risk_model
-    from training.registry import registered_name
-    from training.run import registered_probabilities
 
     name = config.training.registered_models.get("churn") and registered_name(config, "churn")
     version = alias_version(name, CHAMPION) if name else None
@@ -156,7 +145,6 @@ def effect_figures(
     test: pd.DataFrame, scores: dict[str, np.ndarray], truth: np.ndarray | None
 ) -> dict[str, Any]:
     """Qini curves of every scorer; estimated against true effect on the demo bank."""
-    from training.plots import new_figure
 
     y, t = test["churn"].to_numpy(float), test["treated"].to_numpy(int)
     figs: dict[str, Any] = {}
@@ -191,53 +179,12 @@ def effect_figures(
     return figs
 
 
-def _example(model: EffectModel, frame: pd.DataFrame) -> pd.DataFrame:
-    head = frame.loc[:, list(model.features)].head(5).reset_index(drop=True)
-    for name in model.features:
-        if name in model.categories:
-            head[name] = head[name].astype(object).map(lambda v: None if pd.isna(v) else str(v))
-    return head
-
-
-def log_effect_model(model: EffectModel, example: pd.DataFrame, *, name: str) -> Any:
-    """Log the model as a models-from-code pyfunc (boosters as text, code copied; no pickle) in
-    the active run and register it as `name`."""
-    from mlflow.models import ModelSignature
-    from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
-
-    from keepwell.io import write_text
-    from training.pyfunc import pip_requirements, stage_code
-
-    inputs = Schema(
-        [
-            ColSpec(DataType.string if f in model.categories else AnyType(), f, required=True)
-            for f in model.features
-        ]
-    )
-    outputs = Schema([ColSpec(DataType.double, "effect")])
-    with tempfile.TemporaryDirectory(prefix="keepwell-effect-") as tmp:
-        root = Path(tmp)
-        model.save(root / EFFECT_ARTIFACT)
-        write_text(root / ENTRY_FILE, ENTRY_SOURCE)
-        return mlflow.pyfunc.log_model(
-            name="effect_model",
-            python_model=str(root / ENTRY_FILE),
-            artifacts={EFFECT_ARTIFACT: str(root / EFFECT_ARTIFACT)},
-            code_paths=stage_code(root / "code"),
-            signature=ModelSignature(inputs, outputs),
-            input_example=example,
-            registered_model_name=name,
-            pip_requirements=pip_requirements(),
-        )
-
-
 def promotion_rule(
     test: pd.DataFrame, scores: dict[str, np.ndarray], settings: EffectSettings, seed: int
 ) -> tuple[bool, str, dict[str, float]]:
     """(champion?, reason, figures): champion when the `promotion_quantile` (10th percentile) of
     Qini(effect model) - Qini(risk ranking) over `promotion_resamples` bootstrap samples of the
     test period's customers is above 0, so a lucky draw of ~1,000 control rows does not promote."""
-    from training.effect.model import bootstrap_qini_difference
 
     diff = bootstrap_qini_difference(
         test["churn"].to_numpy(float),
@@ -266,12 +213,6 @@ def train_effect(
     progress: Progress | None = None,
 ) -> EffectResult:
     """One MLflow run that fits, evaluates and registers the callback effect model."""
-    from features.pipeline import open_data
-    from keepwell.io import write_text
-    from training.effect.data import EffectSettings, build_effect_data, oracle_effects
-    from training.effect.model import fit_effect_model
-    from training.run import code_version
-    from training.split import time_split
 
     started = time.perf_counter()
     settings = EffectSettings.from_config(config)
@@ -371,7 +312,6 @@ def train_effect(
         for learner, d in model.extra.get("valid_deviance", {}).items():
             mlflow.log_metric(f"valid_deviance_{learner.replace('/', '_')}", d)
         mlflow.log_metrics({f"promotion_{k}": v for k, v in promotion.items()})
-        from training.plots import save_figures
 
         save_figures(effect_figures(test, scores, truth), Path(tmp) / "plots")
         mlflow.log_artifacts(str(Path(tmp) / "plots"), "plots")
@@ -391,7 +331,7 @@ def train_effect(
         write_text(evaluation_path, json.dumps(report, indent=2, default=str))
         mlflow.log_artifact(str(evaluation_path))
         _say(progress, f"logging and registering {name}")
-        info = log_effect_model(model, _example(model, test), name=name)
+        info = log_effect_model(model, example_frame(model, test), name=name)
         version = str(info.registered_model_version)
         aliases = [CHALLENGER]
         set_alias(name, CHALLENGER, version)
@@ -426,9 +366,6 @@ def load_effect_model(
     the model does even when it is not promoted; its aliases are in `extra["aliases"]`). Reads
     the boosters directly (no pyfunc, so nothing is put on sys.path)."""
     from mlflow.artifacts import download_artifacts
-
-    from training.effect.data import EffectSettings
-    from training.registry import model_uri
 
     setup_mlflow(workspace)
     name = EffectSettings.from_config(config).registered_model
