@@ -18,8 +18,9 @@ from cli.common import (
     fail,
     open_workspace,
 )
+from keepwell.words import current_name
 
-RANK_CHOICES = ("value_at_risk", "risk", "uplift")
+RANK_CHOICES = ("value_at_risk", "risk", "effect", "uplift")  # uplift: the old name of effect
 
 
 def _default_day(ws) -> dt.date:
@@ -49,7 +50,7 @@ def plan(
         typer.Option(
             "--rank-by",
             help="Risk tasks ranked by value_at_risk (default, config planner.rank_by), risk or "
-            "uplift.",
+            "effect (the callback effect model; 'uplift', its old name, still works).",
         ),
     ] = None,
     data: DataOpt = None,
@@ -66,6 +67,8 @@ def plan(
     ws = open_workspace(config, workspace)
     if rank_by is not None and rank_by not in RANK_CHOICES:
         raise fail(f"--rank-by must be one of {', '.join(RANK_CHOICES)}, got {rank_by!r}")
+    if rank_by is not None:
+        rank_by = current_name(rank_by, "--rank-by")
     if date is None:
         day = _default_day(ws)
     else:

@@ -2,7 +2,7 @@
 recorded truth (`reporting.simulation.run`, `reporting.simulation.core`).
 
 The callback effect model (`training.effect.model`, loaded through a guarded import:
-`reporting.simulation.run.load_effect`) is optional: without it the `uplift` policy is left out with
+`reporting.simulation.run.load_effect`) is optional: without it the `effect` policy is left out with
 a note that says how to train it.
 """
 
@@ -24,6 +24,7 @@ from cli.common import (
     known_errors,
     open_workspace,
 )
+from keepwell.words import current_name
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -66,8 +67,8 @@ def simulate(
         list[str] | None,
         typer.Option(
             "--policy",
-            help="none, random, seed_rule, risk, value_at_risk, uplift or oracle; repeat for "
-            "several (default: all).",
+            help="none, random, seed_rule, risk, value_at_risk, effect or oracle; repeat for "
+            "several (default: all; 'uplift' is the old name of effect).",
         ),
     ] = None,
     calls_per_rm: Annotated[
@@ -92,7 +93,7 @@ def simulate(
                 ws.config,
                 data_dir=data,
                 months=months,
-                policies=policy,
+                policies=[current_name(p, "--policy") for p in policy] if policy else None,
                 calls_per_rm=calls_per_rm,
                 effect_model=load_effect(ws, ws.config),
                 say=steps,

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from keepwell.words import Channel, RiskTier, ValueTier
+from keepwell.words import Channel, RiskTier, ValueTier, current_name
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "keepwell.yaml"
 
@@ -192,7 +192,13 @@ class Capacity(_Frozen):
 class Planner(_Frozen):
     """The daily callback planner (serving/planning/planner.py)."""
 
-    rank_by: Literal["value_at_risk", "risk", "uplift"] = "value_at_risk"
+    rank_by: Literal["value_at_risk", "risk", "effect"] = "value_at_risk"
+
+    @field_validator("rank_by", mode="before")
+    @classmethod
+    def _renamed(cls, value: Any) -> Any:
+        return current_name(value, "planner.rank_by") if isinstance(value, str) else value
+
     complaint_weight: float = Field(default=0.5, ge=0)  # a complaint's cost against a churn's
     risk_holdout_share: float = Field(default=0.10, ge=0, lt=1)
     holdout_salt: str = Field(default="keepwell-risk-holdout", min_length=1)

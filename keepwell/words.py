@@ -11,6 +11,7 @@ a model loads where only its bundled code is.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Literal
 
 # The two things Keepwell predicts, one model each.
@@ -22,9 +23,21 @@ ValueTier = Literal["vip", "priority", "standard"]
 Channel = Literal["rm_call", "call_centre", "e_questionnaire", "visit", "none"]
 # The callback rule that makes a callback due (the source documents' mandatory callbacks).
 CallbackRule = Literal["post_sale", "quarterly", "complaint_response", "complaint_resolution"]
+# Names that were renamed, and what they are now: still accepted, with a FutureWarning.
+RENAMED = {"uplift": "effect"}  # the callback effect model's ranking and policy (issue 15)
 # Customer, RM and key identifiers: what the API, the lists and the records accept.
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 ID_MAX_LENGTH = 64
+
+
+def current_name(value: str, what: str) -> str:
+    """`value`, or its new name when it is an old one (`RENAMED`), with a FutureWarning that
+    names `what` (e.g. "--rank-by") so that old scripts keep working and say what to change."""
+    new = RENAMED.get(value)
+    if new is None:
+        return value
+    warnings.warn(f"{what} {value!r} is deprecated; use {new!r}", FutureWarning, stacklevel=3)
+    return new
 
 
 def is_missing(value: Any) -> bool:

@@ -30,9 +30,9 @@ for
 difference: the planner merges a risk call into a mandatory task due the same day, a monthly
 simulation cannot):
 `risk` (p_churn + complaint_weight x p_complaint of the champions), `value_at_risk` (value x that),
-`uplift` (value x the callback effect model's *estimated* reduction of the churn probability, the
-book's `uplift` column), and `oracle` (value x the *true* effect: `ranking_score(..., "uplift")`
-with the true effect as `uplift`), the ceiling.
+`effect` (value x the callback effect model's *estimated* reduction of the churn probability,
+the book's `estimated_effect` column; `uplift` is its old name), and `oracle` (value x the
+*true* effect: `ranking_score(..., "effect")` with the true effect as the estimate), the ceiling.
 
 **What a call does.** The truth is the demo bank's oracle (`keepwell.demo.process.oracle`):
 `effect` = the reduction of the customer's 90-day churn probability from a callback completed at
@@ -67,14 +67,15 @@ import pandas as pd
 
 from keepwell.config import Simulation
 from keepwell.settings import init_checked, section_values
+from keepwell.words import current_name
 from serving.decisions.selection import flag, risk_candidates, within_capacity
-from serving.planning.planner import ranking_score
+from serving.planning.planner import ESTIMATE, ranking_score
 
 if TYPE_CHECKING:
     from keepwell.config import Config
 
-POLICIES = ("none", "random", "seed_rule", "risk", "value_at_risk", "uplift", "oracle")
-PLANNER_RANKING = {"risk": "risk", "value_at_risk": "value_at_risk", "uplift": "uplift"}
+POLICIES = ("none", "random", "seed_rule", "risk", "value_at_risk", "effect", "oracle")
+PLANNER_RANKING = {"risk": "risk", "value_at_risk": "value_at_risk", "effect": "effect"}
 # one row per active customer at T
 MONTH_COLUMNS = (
     "customer_id",
@@ -90,7 +91,7 @@ MONTH_COLUMNS = (
 # the planner's other flags (a flagged customer is never called) and a due mandatory task
 OPTIONAL_COLUMNS = ("channel", "policy_holdout", "recently_contacted", "has_task")
 HAS_TASK = "has_task"
-ESTIMATE = "uplift"  # optional column: the effect model's estimate (needed by policy uplift)
+# optional column ESTIMATE: the effect model's estimate (needed by policy effect)
 FIGURES = ("calls", "retained", "value_retained")
 
 
@@ -116,7 +117,8 @@ class SimulationSettings(Simulation):
 
 @dataclass(frozen=True)
 class MonthBook:
-    """One simulated month: the as-of date and the book at T (`MONTH_COLUMNS`, maybe `uplift`)."""
+    """One simulated month: the as-of date and the book at T (`MONTH_COLUMNS`, maybe
+    `estimated_effect`)."""
 
     as_of: dt.date
     book: pd.DataFrame
@@ -152,7 +154,7 @@ def with_rates(figures: Mapping[str, Any]) -> dict[str, Any]:
 def check_month(month: MonthBook, policies: Sequence[str]) -> None:
     book = month.book
     missing = [c for c in MONTH_COLUMNS if c not in book.columns]
-    if "uplift" in policies and ESTIMATE not in book.columns:
+    if "effect" in policies and ESTIMATE not in book.columns:
         missing.append(ESTIMATE)
     if missing:
         raise SimulationError(f"the book of {month.as_of} lacks column(s) {missing}")
@@ -202,11 +204,11 @@ def policy_order(
             return ties, position
         return book["seed_rule"].to_numpy(float), ties
     if policy == "oracle":
-        truth = book.drop(columns=[ESTIMATE], errors="ignore").assign(uplift=book["effect"])
-        return ranking_score(truth, "uplift", config), position
-    if policy == "uplift" and ESTIMATE not in book.columns:
+        truth = book.drop(columns=[ESTIMATE], errors="ignore").assign(**{ESTIMATE: book["effect"]})
+        return ranking_score(truth, "effect", config), position
+    if policy == "effect" and ESTIMATE not in book.columns:
         raise SimulationError(
-            "policy uplift needs the estimated callback effect per customer (column 'uplift')"
+            f"policy effect needs the estimated callback effect per customer (column {ESTIMATE!r})"
         )
     return ranking_score(book, PLANNER_RANKING[policy], config), position
 
@@ -264,6 +266,7 @@ def simulate(
     seed: int = 7,
 ) -> dict[str, PolicyResult]:
     """Run every policy over the months (oldest first); see the module docstring."""
+    policies = [current_name(p, "policy") for p in policies]
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
         raise SimulationError(f"unknown policy(ies) {unknown}; known: {list(POLICIES)}")

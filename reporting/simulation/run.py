@@ -36,8 +36,9 @@ import pandas as pd
 
 from features.pipeline import build_snapshot_table, open_data
 from keepwell.io import atomic_path, write_text
-from keepwell.words import TARGETS
+from keepwell.words import TARGETS, current_name
 from reporting.simulation.core import (
+    ESTIMATE,
     HAS_TASK,
     POLICIES,
     MonthBook,
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
 
 ORACLE = "oracle.parquet"
 MADE = ("reached", "no_answer", "declined")
-NO_EFFECT_MODEL = "uplift: no callback effect model (run keepwell train-effect)"
+NO_EFFECT_MODEL = "effect: no callback effect model (run keepwell train-effect)"
 # where the callback effect model's functions live (another helper's package, being written)
 EFFECT_MODULES = ("training.effect.model", "training.effect.run")
 Say = Callable[[str], None]
@@ -211,7 +212,8 @@ def build_months(
     effect_model: Any | None,
     say: Say,
 ) -> list[MonthBook]:
-    """The book of each simulated month (`reporting.simulation.core.MONTH_COLUMNS`, plus `uplift`
+    """The book of each simulated month (`reporting.simulation.core.MONTH_COLUMNS`, plus
+    `estimated_effect`
     when an effect model is given)."""
 
     say(f"building the feature snapshots of {len(dates)} month(s) from {folder}")
@@ -219,8 +221,8 @@ def build_months(
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     scored = score_snapshot(frame, models, config)
     if effect_model is not None:
-        scored["uplift"] = np.asarray(effect_model.predict(frame), dtype=float)
-        if scored["uplift"].shape[0] != len(frame):
+        scored[ESTIMATE] = np.asarray(effect_model.predict(frame), dtype=float)
+        if scored[ESTIMATE].shape[0] != len(frame):
             raise SimulationError("the effect model returned a different number of rows")
     say(f"scored {len(frame):,} customer-months")
     customers = _read(folder, "customers", ["customer_id", "rm_id"])
@@ -269,17 +271,17 @@ def run_simulation(
     say: Say = lambda _m: None,
 ) -> dict[str, Any]:
     """Everything of `keepwell simulate`; returns the report (also written, see `write_report`).
-    Policy `uplift` without an effect model is left out with a note."""
+    Policy `effect` without an effect model is left out with a note."""
 
     began = time.perf_counter()
     settings = SimulationSettings.from_config(config, months=months, calls_per_rm=calls_per_rm)
-    chosen = list(dict.fromkeys(policies or POLICIES))
+    chosen = list(dict.fromkeys(current_name(p, "policy") for p in (policies or POLICIES)))
     unknown = [p for p in chosen if p not in POLICIES]
     if unknown:
         raise SimulationError(f"unknown policy(ies) {unknown}; known: {list(POLICIES)}")
     notes = []
-    if "uplift" in chosen and effect_model is None:
-        chosen.remove("uplift")
+    if "effect" in chosen and effect_model is None:
+        chosen.remove("effect")
         notes.append(NO_EFFECT_MODEL)
         say(NO_EFFECT_MODEL)
     folder = Path(data_dir) if data_dir is not None else workspace.demo_data

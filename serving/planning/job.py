@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from keepwell.contract.reading import read_folder
+from keepwell.words import current_name
 from serving.decisions.rules import WorkingCalendar, due_tasks, first_task_per_customer, read_tables
 from serving.decisions.tiers import (
     RISK_LABELS,
@@ -47,7 +48,7 @@ from serving.decisions.tiers import (
     value_scores,
 )
 from serving.planning.list_format import read_list_table
-from serving.planning.planner import Plan, PlanError, compose_plan
+from serving.planning.planner import ESTIMATE, Plan, PlanError, compose_plan
 from serving.planning.write import load_scorer, write_plan
 from serving.records.outcomes import OutcomeStore
 from serving.scoring.scorer import THREADS, Scorer
@@ -303,14 +304,14 @@ def _timer() -> Callable[[str], float]:
     return lap
 
 
-def estimated_uplift(workspace: Workspace, config: Config, scorer: Any, say: Say) -> np.ndarray:
+def estimated_effect(workspace: Workspace, config: Config, scorer: Any, say: Say) -> np.ndarray:
     """The champion callback effect model's estimate for every customer of the scorer's book
-    (the `uplift` column `--rank-by uplift` ranks by, x value)."""
+    (the `estimated_effect` column `--rank-by effect` ranks by, x value)."""
 
     model = load_effect_model(workspace, config)
     if model is None:
         raise PlanError(
-            f"rank_by uplift needs a champion callback effect model "
+            f"rank_by effect needs a champion callback effect model "
             f"({config.effect.registered_model!r} has none in {workspace.root}): run keepwell "
             "train-effect (a model that does not beat risk ranking stays challenger)"
         )
@@ -318,9 +319,9 @@ def estimated_uplift(workspace: Workspace, config: Config, scorer: Any, say: Say
     missing = [f for f in model.features if f not in features.columns]
     if missing:
         raise PlanError(f"the book lacks the callback effect model's feature(s) {missing[:8]}")
-    uplift = np.asarray(model.predict(features), dtype=float)
-    say(f"estimated the callback effect of {len(uplift):,} customers ({model.learner} learner)")
-    return uplift
+    estimate = np.asarray(model.predict(features), dtype=float)
+    say(f"estimated the callback effect of {len(estimate):,} customers ({model.learner} learner)")
+    return estimate
 
 
 def plan_day(
@@ -352,8 +353,9 @@ def plan_day(
     for name, members in flags.items():
         scored[name] = ids_obj.isin(members).to_numpy()
     scored["in_holdout"] = holdout_draw(ids.tolist(), day, config)
-    if (rank_by or config.planner.rank_by) == "uplift":
-        scored["uplift"] = estimated_uplift(workspace, config, scorer, say)
+    rank_by = current_name(rank_by or config.planner.rank_by, "rank_by")
+    if rank_by == "effect":
+        scored[ESTIMATE] = estimated_effect(workspace, config, scorer, say)
     # a call recorded on the RM page counts as a recent contact, like one in the bank's records
     store = OutcomeStore(workspace.path(config.paths.outcomes))
     cooldown = day - dt.timedelta(days=config.planner.contact_cooldown_days)

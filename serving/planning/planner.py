@@ -19,8 +19,9 @@ purchase,
    * `value_at_risk` (default): value score x (p_churn + `complaint_weight` x p_complaint), the
      expected value at risk with the complaint probability as the second trigger;
    * `risk`: p_churn + `complaint_weight` x p_complaint, value ignored;
-   * `uplift`: value score x the estimated reduction in churn probability from a call (the
-     book's `uplift` column, a callback effect model's output).
+   * `effect`: value score x the estimated reduction in churn probability from a call (the
+     book's `estimated_effect` column, the callback effect model's output; `uplift`, its old
+     name, is still accepted with a FutureWarning).
    Risk tasks (carried, then new) fill each RM's capacity left after the mandatory tasks.
    Special-care customers (elderly or disabled) are never dropped by capacity, and they are
    routed to a person (`tiers.special_care`): a special-care risk task due today (the tier
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from keepwell.words import current_name
 from serving.decisions.selection import risk_candidates, within_capacity
 from serving.records.outcomes import task_id
 
@@ -57,7 +59,8 @@ if TYPE_CHECKING:
 
 MANDATORY_RULES = ("complaint_response", "complaint_resolution", "post_sale", "quarterly")
 RISK = "risk"
-RANK_BY = ("value_at_risk", "risk", "uplift")
+RANK_BY = ("value_at_risk", "risk", "effect")
+ESTIMATE = "estimated_effect"  # the book column rank_by effect needs
 # columns `compose_plan` needs in the book (one row per active customer)
 BOOK_COLUMNS = (
     "customer_id",
@@ -121,6 +124,7 @@ class Plan:
 
 def ranking_score(book: pd.DataFrame, rank_by: str, config: Config) -> np.ndarray:
     """The score risk tasks are ranked by (higher first), see the module docstring."""
+    rank_by = current_name(rank_by, "rank_by")
     if rank_by not in RANK_BY:
         raise PlanError(f"rank_by must be one of {list(RANK_BY)}, got {rank_by!r}")
     risk = book["churn_probability"].to_numpy(float) + config.planner.complaint_weight * book[
@@ -131,12 +135,12 @@ def ranking_score(book: pd.DataFrame, rank_by: str, config: Config) -> np.ndarra
         return risk
     if rank_by == "value_at_risk":
         return value * risk
-    if "uplift" not in book.columns:
+    if ESTIMATE not in book.columns:
         raise PlanError(
-            "rank_by uplift needs the estimated callback effect per customer (column 'uplift'); "
-            "train the callback effect model first"
+            "rank_by effect needs the estimated callback effect per customer "
+            f"(column {ESTIMATE!r}); train the callback effect model first"
         )
-    return value * book["uplift"].to_numpy(float)
+    return value * book[ESTIMATE].to_numpy(float)
 
 
 def _check(book: pd.DataFrame, mandatory: pd.DataFrame, carried: pd.DataFrame) -> None:
@@ -196,11 +200,12 @@ def compose_plan(
     `book`: one row per active customer with `BOOK_COLUMNS` (tiers and decisions of
     `serving.decisions.tiers`, calibrated probabilities) and optionally `FLAG_COLUMNS` (missing:
     False) and
-    `uplift`. `mandatory`: one row per customer (`serving.decisions.rules.first_task_per_customer`
+    `estimated_effect`. `mandatory`: one row per customer
+    (`serving.decisions.rules.first_task_per_customer`
     output with customer_id as a column). `carried`: unfinished risk tasks of earlier lists,
     customer_id, deadline, carried_from. `capacity`: rm_id -> tasks a day (an RM missing from it
     has capacity 0 for risk tasks)."""
-    rank_by = rank_by or config.planner.rank_by
+    rank_by = current_name(rank_by or config.planner.rank_by, "rank_by")
     _check(book, mandatory, carried)
     book = book.reset_index(drop=True)
     score = ranking_score(book, rank_by, config)

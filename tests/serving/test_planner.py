@@ -115,7 +115,7 @@ def test_mandatory_first_overdue_first_then_risk_by_value_at_risk(config, calend
     assert tasks["customer_id"].is_unique
 
 
-def test_rank_by_risk_ignores_value_and_uplift_needs_its_column(config, calendar):
+def test_rank_by_risk_ignores_value_and_effect_needs_its_column(config, calendar):
     books = book(
         customer("A", value_score=50.0, churn_probability=0.2),
         customer("B", value_score=1.0, churn_probability=0.4),
@@ -123,10 +123,10 @@ def test_rank_by_risk_ignores_value_and_uplift_needs_its_column(config, calendar
     by_value = plan(config, calendar, books).tasks["customer_id"].tolist()
     by_risk = plan(config, calendar, books, rank_by="risk").tasks["customer_id"].tolist()
     assert (by_value, by_risk) == (["A", "B"], ["B", "A"])
-    with pytest.raises(PlanError, match="uplift"):
-        plan(config, calendar, books, rank_by="uplift")
-    uplift = books.assign(uplift=[0.001, 0.2])  # value saved: 50 x 0.001 < 1 x 0.2
-    assert plan(config, calendar, uplift, rank_by="uplift").tasks["customer_id"].tolist() == [
+    with pytest.raises(PlanError, match="estimated_effect"):
+        plan(config, calendar, books, rank_by="effect")
+    effect = books.assign(estimated_effect=[0.001, 0.2])  # value saved: 50 x 0.001 < 1 x 0.2
+    assert plan(config, calendar, effect, rank_by="effect").tasks["customer_id"].tolist() == [
         "B",
         "A",
     ]

@@ -42,13 +42,13 @@ def mixed_book(config, seed: int = 21, rms: int = 4, per_rm: int = 45) -> pd.Dat
             "effect": rng.normal(0.02, 0.04, n),
             # Low-risk customers get the largest estimated effects: the ranking that would call
             # them if the contact filter were missing
-            "uplift": rng.normal(0.02, 0.04, n),
+            "estimated_effect": rng.normal(0.02, 0.04, n),
             "in_holdout": rng.random(n) < 0.1,
             "policy_holdout": rng.random(n) < 0.05,
             "recently_contacted": rng.random(n) < 0.05,
         }
     )
-    book.loc[book["risk_tier"] == "Low", "uplift"] += 0.5
+    book.loc[book["risk_tier"] == "Low", "estimated_effect"] += 0.5
     decided = decide_frame(book, config)
     book["action"] = decided["action"].to_numpy(dtype=object)
     book["channel"] = decided["channel"].to_numpy(dtype=object)
@@ -73,7 +73,7 @@ def mandatory_for(book: pd.DataFrame, per_rm: int = 3) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("rank_by", ["risk", "value_at_risk", "uplift"])
+@pytest.mark.parametrize("rank_by", ["risk", "value_at_risk", "effect"])
 def test_planner_and_simulation_choose_the_same_customers(config, rank_by):
     book = mixed_book(config)
     assert set(book["risk_tier"]) == {"Low", "Medium", "High"}

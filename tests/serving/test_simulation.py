@@ -50,7 +50,7 @@ def random_book(rng: np.random.Generator, rms: int = 8, per_rm: int = 60) -> pd.
             "seed_rule": (rng.random(n) < 0.4).astype(float),
             "effect": rng.normal(0.02, 0.04, n),
             "in_holdout": rng.random(n) < 0.1,
-            "uplift": rng.normal(0.02, 0.04, n),
+            "estimated_effect": rng.normal(0.02, 0.04, n),
         }
     )
 
@@ -88,7 +88,7 @@ def test_capacity_holdout_and_no_call_two_months_running(config):
     rng = np.random.default_rng(3)
     book = random_book(rng)
     books = [(JAN, book), (FEB, book), (MAR, book)]
-    out = run(books, ["random", "seed_rule", "risk", "value_at_risk", "uplift", "oracle"],
+    out = run(books, ["random", "seed_rule", "risk", "value_at_risk", "effect", "oracle"],
               config, calls=7)  # fmt: skip
     held = set(book.loc[book["in_holdout"], "customer_id"])
     rm_of = book.set_index("customer_id")["rm_id"]
@@ -118,13 +118,13 @@ def test_customers_the_planner_would_skip_are_never_called(config):
 def test_oracle_retains_the_most(config):
     rng = np.random.default_rng(5)
     book = random_book(rng).assign(value_score=1.0)  # equal value: oracle = most customers
-    out = run([(JAN, book)], ["random", "seed_rule", "risk", "value_at_risk", "uplift", "oracle"],
+    out = run([(JAN, book)], ["random", "seed_rule", "risk", "value_at_risk", "effect", "oracle"],
               config, calls=10)  # fmt: skip
     best = out["oracle"].totals()
     for name, result in out.items():
         assert best["retained"] >= result.totals()["retained"] - 1e-12, name
     valued = random_book(np.random.default_rng(6))
-    out = run([(JAN, valued)], ["risk", "value_at_risk", "uplift", "oracle"], config, calls=10)
+    out = run([(JAN, valued)], ["risk", "value_at_risk", "effect", "oracle"], config, calls=10)
     for name, result in out.items():
         assert out["oracle"].totals()["value_retained"] >= result.totals()["value_retained"], name
 
@@ -144,7 +144,7 @@ def test_policies_rank_like_the_planner(config):
     carried = pd.DataFrame(columns=["customer_id", "deadline", "carried_from"])
     capacity = pd.Series(9, index=sorted(book["rm_id"].unique()))
     calendar = WorkingCalendar.from_config(config)
-    for rank_by in ("risk", "value_at_risk", "uplift"):
+    for rank_by in ("risk", "value_at_risk", "effect"):
         plan = compose_plan(planner_book, empty, carried, capacity, JAN, config, calendar,
                             rank_by=rank_by)  # fmt: skip
         score, ties = policy_order(rank_by, book, JAN, config, 7)
@@ -154,15 +154,15 @@ def test_policies_rank_like_the_planner(config):
             mine = book[picked & (book["rm_id"] == rm).to_numpy()]
             in_order = mine.iloc[np.argsort(-score[mine.index], kind="stable")]
             assert in_order["customer_id"].tolist() == tasks["customer_id"].tolist(), rank_by
-    # the oracle is the planner's uplift ranking with the true effect as the estimate
+    # the oracle is the planner's effect ranking with the true effect as the estimate
     oracle, _ = policy_order("oracle", book, JAN, config, 7)
-    np.testing.assert_allclose(oracle, ranking_score(book.assign(uplift=book["effect"]),
-                                                     "uplift", config))  # fmt: skip
+    np.testing.assert_allclose(oracle, ranking_score(book.assign(estimated_effect=book["effect"]),
+                                                     "effect", config))  # fmt: skip
 
 
 def test_bad_inputs_are_named(config):
-    with pytest.raises(SimulationError, match="uplift"):
-        run([(JAN, six())], ["uplift"], config)
+    with pytest.raises(SimulationError, match="estimated_effect"):
+        run([(JAN, six())], ["effect"], config)
     with pytest.raises(SimulationError, match=r"'effect'.*A2"):
         run([(JAN, six().assign(effect=[0.1, np.nan, 0, 0, 0, 0]))], ["risk"], config)
     with pytest.raises(SimulationError, match="unknown policy"):
@@ -208,11 +208,11 @@ def test_simulate_command_end_to_end(serving_setup):
     assert report["policies"]["oracle"]["retained"] > report["policies"]["random"]["retained"]
 
 
-def test_uplift_without_effect_model_is_left_out_with_a_note(serving_setup):
+def test_effect_without_effect_model_is_left_out_with_a_note(serving_setup):
     from reporting.simulation.run import NO_EFFECT_MODEL, run_simulation
 
     report = run_simulation(serving_setup.workspace, serving_setup.config,
                             data_dir=serving_setup.bank, months=1,
-                            policies=["uplift", "risk"], effect_model=None)  # fmt: skip
+                            policies=["effect", "risk"], effect_model=None)  # fmt: skip
     assert report["notes"] == [NO_EFFECT_MODEL]
     assert list(report["policies"]) == ["risk"]

@@ -1,4 +1,4 @@
-"""`keepwell plan --rank-by uplift`: the champion callback effect model's estimate ranks the risk
+"""`keepwell plan --rank-by effect`: the champion callback effect model's estimate ranks the risk
 tasks (value x estimated effect); without a champion the plan stops with a clear error."""
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from serving.planning.planner import PlanError
 from tests.serving.conftest import MLFLOW_ENV, _restore
 
 
-def test_rank_by_uplift_without_a_champion_effect_model_is_a_clear_error(planned, serving_setup):
+def test_rank_by_effect_without_a_champion_effect_model_is_a_clear_error(planned, serving_setup):
     saved = {k: os.environ.get(k) for k in MLFLOW_ENV}
     try:
         with pytest.raises(PlanError, match="run keepwell train-effect"):
-            plan_day(serving_setup.workspace, serving_setup.config, planned.day, rank_by="uplift")
+            plan_day(serving_setup.workspace, serving_setup.config, planned.day, rank_by="effect")
     finally:
         _restore(saved)
 
 
-def test_rank_by_uplift_ranks_risk_tasks_by_value_times_the_estimate(
+def test_rank_by_effect_ranks_risk_tasks_by_value_times_the_estimate(
     planned, serving_setup, tmp_path
 ):
     """On a copy of the serving workspace with a champion effect model (the logit learner fitted
@@ -66,19 +66,19 @@ def test_rank_by_uplift_ranks_risk_tasks_by_value_times_the_estimate(
         import mlflow
 
         setup_mlflow(ws)
-        with mlflow.start_run(run_name="plan-uplift test"):
+        with mlflow.start_run(run_name="plan-effect test"):
             info = log_effect_model(
                 model, example_frame(model, valid), name=settings.registered_model
             )
         set_alias(settings.registered_model, CHAMPION, str(info.registered_model_version))
         loaded = load_effect_model(ws, config)
         messages: list[str] = []
-        result = plan_day(ws, config, planned.day, rank_by="uplift", say=messages.append)
+        result = plan_day(ws, config, planned.day, rank_by="effect", say=messages.append)
         book = Scorer.load(ws, config).book
     finally:
         _restore(saved)
     assert loaded is not None and loaded.learner == "logit"
-    assert result.summary["rank_by"] == "uplift"
+    assert result.summary["rank_by"] == "effect"
     assert any("estimated the callback effect" in m for m in messages)
     estimate = pd.Series(loaded.predict(book.frame(loaded.features)), index=book.ids)
 
