@@ -66,7 +66,7 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 import pandas as pd
 from serving.planning.write import load_scorer
 scorer, _ = load_scorer(ws, cfg, day, data, lambda m: None)
-frame = scorer.book.frame(list(scorer.book.columns))
+frame = scorer.snapshot.frame(list(scorer.snapshot.columns))
 t0 = time.perf_counter()
 for served in scorer.models.values():
     served.fitted.predict_proba(frame, threads=1)

@@ -90,7 +90,7 @@ def sample_ids(book_ids: np.ndarray, size: int, count: int, seed: int) -> list[l
 def mlflow_body(scorer: Any, ids: list[str]) -> bytes:
     """The churn model's input for `ids` as `dataframe_split`, values as the store holds them."""
     features = list(scorer.models["churn"].fitted.features)
-    rows = scorer.book.take(scorer.book.positions(ids))
+    rows = scorer.snapshot.take(scorer.snapshot.positions(ids))
     frame = rows.frame(features)
     data = json.loads(frame.to_json(orient="split", index=False))
     return json.dumps(
@@ -105,7 +105,7 @@ def in_process(scorer: Any, id_sets: dict[int, list[list[str]]]) -> dict[int, di
     for size, sets in id_sets.items():
         matrices = []
         for ids in sets:
-            rows = scorer.book.take(scorer.book.positions(ids))
+            rows = scorer.snapshot.take(scorer.snapshot.positions(ids))
             matrices.append(
                 [
                     (m.fitted.booster, rows.matrix(m.fitted.features, m.fitted.categories))
@@ -134,7 +134,7 @@ def explanation_costs(scorer: Any, load_seconds: float) -> dict[str, Any]:
     from serving.records.keys import Principal
 
     crm = Principal("bench", "crm")
-    ids = scorer.book.ids.tolist()
+    ids = scorer.snapshot.ids.tolist()
     began = time.perf_counter()
     cache: dict[str, bytes] = {}
     for i in range(0, len(ids), 1000):
@@ -150,7 +150,7 @@ def explanation_costs(scorer: Any, load_seconds: float) -> dict[str, Any]:
     del held
     per_request = {}
     for size in SIZES:
-        sets = sample_ids(scorer.book.ids, size, 200 if size == 1 else 40, seed=size)
+        sets = sample_ids(scorer.snapshot.ids, size, 200 if size == 1 else 40, seed=size)
         times, hits = [], []
         for s in sets:
             t0 = time.perf_counter()
@@ -164,7 +164,7 @@ def explanation_costs(scorer: Any, load_seconds: float) -> dict[str, Any]:
             "p99": np.percentile(times, 99) * 1000,
             "hit_p50": np.percentile(hits, 50) * 1000,
         }
-    book = scorer.book
+    book = scorer.snapshot
     book_bytes = sum(c.nbytes for c in book.columns.values()) + book.ids.nbytes
     book_bytes += sys.getsizeof(book._position) + sum(sys.getsizeof(i) for i in ids)
     return {
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     key = new_key(ws)
     info: dict[str, Any] = {
         "date": dt.date.today().isoformat(),
-        "customers": len(scorer.book),
+        "customers": len(scorer.snapshot),
         "as_of": scorer.as_of,
         "requests": f"{args.requests:,} single-id, {args.batch_requests:,} 100-id",
         "time_limit": args.time_limit,
@@ -324,8 +324,8 @@ def main(argv: list[str] | None = None) -> None:
         "ready_mlflow": float("nan"),
     }
     id_sets = {
-        1: sample_ids(scorer.book.ids, 1, 500, 1),
-        100: sample_ids(scorer.book.ids, 100, 100, 2),
+        1: sample_ids(scorer.snapshot.ids, 1, 500, 1),
+        100: sample_ids(scorer.snapshot.ids, 100, 100, 2),
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEPWELL_", "MLFLOW_"))}
     cells = run_keepwell(ws, env, key, id_sets, args, info)

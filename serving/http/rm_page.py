@@ -312,7 +312,7 @@ class RMPage:
             tasks=[views.task_view(t, status.get(t["task_id"], views.OPEN)) for t in listing.tasks],
             counts=views.counts(listing, status),
             completion_target=self.completion_target,
-            chart=views.book_chart(listing.book),
+            chart=views.book_chart(listing.portfolio),
             features_as_of=listing.features_as_of,
             can_record=principal.rm_id == rm_id,
             csrf=self.sessions.csrf(caller.session),

@@ -191,7 +191,7 @@ def counts(listing: DayList, status: dict[str, Status]) -> dict[str, Any]:
         "special_care": sum(bool(t["special_care"]) for t in tasks),
         "capacity": capacity,
         "load": load.get("load"),
-        "book": sum(listing.book.values()),
+        "book": sum(listing.portfolio.values()),
     }
 
 

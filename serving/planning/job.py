@@ -1,4 +1,4 @@
-"""`keepwell plan --date D`: read the inputs, score the book, compose the plan, write the lists.
+"""`keepwell plan --date D`: read the inputs, score the snapshot, compose the plan, write the lists.
 
 Steps (each a progress line):
 
@@ -199,16 +199,16 @@ def capacity_of(rms: pd.DataFrame | None, customers: pd.DataFrame, config: Confi
     return given.astype(int).combine_first(fallback).astype(int)
 
 
-def score_book(scorer: Scorer, say: Say) -> pd.DataFrame:
-    """Probabilities, tiers and decisions of every customer of the scorer's book."""
-    book, config = scorer.book, scorer.config
-    n = len(book)
+def scored_frame(scorer: Scorer, say: Say) -> pd.DataFrame:
+    """Probabilities, tiers and decisions of every customer of the scorer's snapshot."""
+    snapshot, config = scorer.snapshot, scorer.config
+    n = len(snapshot)
     prob = {}
     for target, served in scorer.models.items():
         fitted = served.fitted
 
         def matrix_of(lo: int, hi: int, fitted=fitted) -> np.ndarray:
-            return book.take(np.arange(lo, hi)).matrix(fitted.features, fitted.categories)
+            return snapshot.take(np.arange(lo, hi)).matrix(fitted.features, fitted.categories)
 
         prob[target], _ = probabilities(fitted, matrix_of, n, threads=THREADS, chunk=CHUNK)
         say(f"scored {n:,} customers with {served.name} v{served.version}")
@@ -219,14 +219,14 @@ def score_book(scorer: Scorer, say: Say) -> pd.DataFrame:
         )
     ]
     value = value_scores(
-        book.frame(value_inputs(book.columns, config)), config, absent_is_null=True
+        snapshot.frame(value_inputs(snapshot.columns, config)), config, absent_is_null=True
     )
-    extra = [c for c in ("segment", "is_elderly", "is_disabled") if c in book.columns]
-    frame = book.frame(extra)
+    extra = [c for c in ("segment", "is_elderly", "is_disabled") if c in snapshot.columns]
+    frame = snapshot.frame(extra)
     for name in ("segment", "is_elderly", "is_disabled"):
         if name not in frame.columns:
             frame[name] = None
-    frame["value_tier"] = scorer.book_value_tier
+    frame["value_tier"] = scorer.snapshot_value_tier
     frame["risk_tier"] = risk
     decided = decide_frame(frame, config)
     within = {
@@ -237,7 +237,7 @@ def score_book(scorer: Scorer, say: Say) -> pd.DataFrame:
     keys = zip(frame["value_tier"].str.lower(), pd.Series(risk).str.lower(), strict=True)
     return pd.DataFrame(
         {
-            "customer_id": book.ids,
+            "customer_id": snapshot.ids,
             "segment": frame["segment"].to_numpy(dtype=object),
             "value_score": value,
             "value_tier": frame["value_tier"].to_numpy(dtype=object),
@@ -305,7 +305,7 @@ def _timer() -> Callable[[str], float]:
 
 
 def estimated_effect(workspace: Workspace, config: Config, scorer: Any, say: Say) -> np.ndarray:
-    """The champion callback effect model's estimate for every customer of the scorer's book
+    """The champion callback effect model's estimate for every customer of the scorer's snapshot
     (the `estimated_effect` column `--rank-by effect` ranks by, x value)."""
 
     model = load_effect_model(workspace, config)
@@ -315,10 +315,10 @@ def estimated_effect(workspace: Workspace, config: Config, scorer: Any, say: Say
             f"({config.effect.registered_model!r} has none in {workspace.root}): run keepwell "
             "train-effect (a model that does not beat risk ranking stays challenger)"
         )
-    features = scorer.book.frame(model.features)
+    features = scorer.snapshot.frame(model.features)
     missing = [f for f in model.features if f not in features.columns]
     if missing:
-        raise PlanError(f"the book lacks the callback effect model's feature(s) {missing[:8]}")
+        raise PlanError(f"the snapshot lacks the callback effect model's feature(s) {missing[:8]}")
     estimate = np.asarray(model.predict(features), dtype=float)
     say(f"estimated the callback effect of {len(estimate):,} customers ({model.learner} learner)")
     return estimate
@@ -341,7 +341,7 @@ def plan_day(
     bank = read_bank(folder, day, config)
     seconds["bank_tables"] = lap("bank")
     say(f"read the bank's tables: {len(bank['due']):,} policy tasks due on {day}")
-    scored = score_book(scorer, say)
+    scored = scored_frame(scorer, say)
     customers = bank["customers"].drop_duplicates("customer_id")
     facts = customers.set_index(customers["customer_id"].astype(str))
     ids = scored["customer_id"].astype(str)

@@ -94,7 +94,7 @@ class DayList:
     rm_id: str
     tasks: list[dict[str, Any]]  # the rows of <rm_id>.parquet in rank order (python values)
     load: dict[str, Any] | None  # the RM's entry of summary.json rm_load
-    book: dict[tuple[str, str], int]  # (value tier, risk tier) -> customers of the RM's book
+    portfolio: dict[tuple[str, str], int]  # (value tier, risk tier) -> the RM's customers
     features_as_of: dt.date | None
     model_versions: dict[str, str]  # of the listed tasks (several versions joined by ",")
 
@@ -287,7 +287,7 @@ class ListReader:
             rm_id=rm_id,
             tasks=tasks,
             load=load,
-            book=book.get(rm_id, {}),
+            portfolio=book.get(rm_id, {}),
             features_as_of=parse_day(summary["features_as_of"]),
             model_versions={k: ",".join(sorted(v)) for k, v in sorted(versions.items())},
         )

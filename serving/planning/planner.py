@@ -1,6 +1,7 @@
 """The daily callback planner: each RM's ordered list for one day (pure; no I/O).
 
-`compose_plan(book, mandatory, carried, capacity, day, config)` turns a scored book into one task
+`compose_plan(scored, mandatory, carried, capacity, day, config)` turns the scored frame (every
+customer's probabilities, tiers and decisions) into one task
 per listed customer, ranked per RM, under the rules of DESIGN.md section 1 (`keepwell plan` reads
 the inputs and writes the files: `serving.planning.job`).
 
@@ -60,9 +61,9 @@ if TYPE_CHECKING:
 MANDATORY_RULES = ("complaint_response", "complaint_resolution", "post_sale", "quarterly")
 RISK = "risk"
 RANK_BY = ("value_at_risk", "risk", "effect")
-ESTIMATE = "estimated_effect"  # the book column rank_by effect needs
-# columns `compose_plan` needs in the book (one row per active customer)
-BOOK_COLUMNS = (
+ESTIMATE = "estimated_effect"  # the scored frame's column rank_by effect needs
+# columns `compose_plan` needs in the scored frame (one row per active customer)
+SCORED_COLUMNS = (
     "customer_id",
     "rm_id",
     "branch_id",
@@ -122,34 +123,34 @@ class Plan:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def ranking_score(book: pd.DataFrame, rank_by: str, config: Config) -> np.ndarray:
+def ranking_score(scored: pd.DataFrame, rank_by: str, config: Config) -> np.ndarray:
     """The score risk tasks are ranked by (higher first), see the module docstring."""
     rank_by = current_name(rank_by, "rank_by")
     if rank_by not in RANK_BY:
         raise PlanError(f"rank_by must be one of {list(RANK_BY)}, got {rank_by!r}")
-    risk = book["churn_probability"].to_numpy(float) + config.planner.complaint_weight * book[
+    risk = scored["churn_probability"].to_numpy(float) + config.planner.complaint_weight * scored[
         "complaint_probability"
     ].to_numpy(float)
-    value = np.maximum(book["value_score"].to_numpy(float), 0.0)
+    value = np.maximum(scored["value_score"].to_numpy(float), 0.0)
     if rank_by == "risk":
         return risk
     if rank_by == "value_at_risk":
         return value * risk
-    if ESTIMATE not in book.columns:
+    if ESTIMATE not in scored.columns:
         raise PlanError(
             "rank_by effect needs the estimated callback effect per customer "
             f"(column {ESTIMATE!r}); train the callback effect model first"
         )
-    return value * book[ESTIMATE].to_numpy(float)
+    return value * scored[ESTIMATE].to_numpy(float)
 
 
-def _check(book: pd.DataFrame, mandatory: pd.DataFrame, carried: pd.DataFrame) -> None:
-    missing = [c for c in BOOK_COLUMNS if c not in book.columns]
+def _check(scored: pd.DataFrame, mandatory: pd.DataFrame, carried: pd.DataFrame) -> None:
+    missing = [c for c in SCORED_COLUMNS if c not in scored.columns]
     if missing:
-        raise PlanError(f"the scored book lacks column(s) {missing}")
-    if not pd.Index(book["customer_id"].to_numpy(dtype=object)).is_unique:
-        dupes = book.loc[book["customer_id"].duplicated(), "customer_id"].head(5).tolist()
-        raise PlanError(f"the scored book has duplicate customer_id(s), e.g. {dupes}")
+        raise PlanError(f"the scored frame lacks column(s) {missing}")
+    if not pd.Index(scored["customer_id"].to_numpy(dtype=object)).is_unique:
+        dupes = scored.loc[scored["customer_id"].duplicated(), "customer_id"].head(5).tolist()
+        raise PlanError(f"the scored frame has duplicate customer_id(s), e.g. {dupes}")
     for name, frame, cols in (
         ("mandatory", mandatory, ("customer_id", "rule", "rules", "deadline", "overdue", "detail")),
         ("carried", carried, ("customer_id", "deadline", "carried_from")),
@@ -185,7 +186,7 @@ def _naive_ns(values) -> np.ndarray:
 
 
 def compose_plan(
-    book: pd.DataFrame,
+    scored: pd.DataFrame,
     mandatory: pd.DataFrame,
     carried: pd.DataFrame,
     capacity: pd.Series,
@@ -197,7 +198,7 @@ def compose_plan(
 ) -> Plan:
     """The day's plan (see the module docstring).
 
-    `book`: one row per active customer with `BOOK_COLUMNS` (tiers and decisions of
+    `scored`: one row per active customer with `SCORED_COLUMNS` (tiers and decisions of
     `serving.decisions.tiers`, calibrated probabilities) and optionally `FLAG_COLUMNS` (missing:
     False) and
     `estimated_effect`. `mandatory`: one row per customer
@@ -206,33 +207,33 @@ def compose_plan(
     customer_id, deadline, carried_from. `capacity`: rm_id -> tasks a day (an RM missing from it
     has capacity 0 for risk tasks)."""
     rank_by = current_name(rank_by or config.planner.rank_by, "rank_by")
-    _check(book, mandatory, carried)
-    book = book.reset_index(drop=True)
-    score = ranking_score(book, rank_by, config)
+    _check(scored, mandatory, carried)
+    scored = scored.reset_index(drop=True)
+    score = ranking_score(scored, rank_by, config)
     # positions by id through a hash index (pandas 3's `isin` on Arrow strings loops in Python)
-    index = pd.Index(book["customer_id"].astype(str).to_numpy(dtype=object))
+    index = pd.Index(scored["customer_id"].astype(str).to_numpy(dtype=object))
 
-    # mandatory: every due task of a customer in the book
+    # mandatory: every due task of a customer in the scored
     m_all = index.get_indexer(mandatory["customer_id"].astype(str).to_numpy(dtype=object))
     m = mandatory[m_all >= 0]
     m_pos = m_all[m_all >= 0]
-    # carried: unfinished risk tasks of customers still in the book and without a mandatory task
+    # carried: unfinished risk tasks of customers still in the scored and without a mandatory task
     c_all = index.get_indexer(carried["customer_id"].astype(str).to_numpy(dtype=object))
-    in_mandatory = np.zeros(len(book), bool)
+    in_mandatory = np.zeros(len(scored), bool)
     in_mandatory[m_pos] = True
     keep_c = (c_all >= 0) & ~in_mandatory[np.maximum(c_all, 0)]
     c = carried[keep_c].assign(_pos=c_all[keep_c]).drop_duplicates("customer_id", keep="first")
     c_pos = c["_pos"].to_numpy(int)
-    taken = np.zeros(len(book), bool)
+    taken = np.zeros(len(scored), bool)
     taken[m_pos] = True
     taken[c_pos] = True
     # new risk candidates: the rule the decision simulation applies too
-    candidates = risk_candidates(book, taken)
+    candidates = risk_candidates(scored, taken)
     contact, held = candidates.contact, candidates.held
     cand = np.flatnonzero(candidates.callable)
 
     risk_deadline = _naive_ns(
-        risk_deadlines(book["within_working_days"].to_numpy(int), day, calendar)
+        risk_deadlines(scored["within_working_days"].to_numpy(int), day, calendar)
     )
     parts = [
         pd.DataFrame(
@@ -274,9 +275,9 @@ def compose_plan(
     filled = [p for p in parts if len(p)]
     tasks = pd.concat(filled, ignore_index=True) if filled else parts[0]
     pos = tasks["pos"].to_numpy(int)
-    tasks["rm_id"] = book["rm_id"].to_numpy(dtype=object)[pos]
+    tasks["rm_id"] = scored["rm_id"].to_numpy(dtype=object)[pos]
     tasks["score"] = score[pos]
-    tasks["special_care"] = book["special_care"].to_numpy(bool)[pos]
+    tasks["special_care"] = scored["special_care"].to_numpy(bool)[pos]
     tasks["kind_order"] = tasks["kind"].map(_KIND_ORDER).to_numpy(int)
     deadline = tasks["deadline"].to_numpy("datetime64[ns]")
     day_start = np.datetime64(day, "ns")
@@ -310,7 +311,7 @@ def compose_plan(
     deferred_rows = tasks[~keep & care]
     deferred = pd.DataFrame(
         {
-            "customer_id": book["customer_id"].to_numpy(dtype=object)[
+            "customer_id": scored["customer_id"].to_numpy(dtype=object)[
                 deferred_rows["pos"].to_numpy(int)
             ],
             "rm_id": deferred_rows["rm_id"].to_numpy(dtype=object),
@@ -324,11 +325,11 @@ def compose_plan(
     dropped = int((~keep & ~care).sum())
     tasks = tasks[keep].reset_index(drop=True)
     tasks["rank"] = tasks.groupby("rm_id", sort=False).cumcount() + 1
-    out = _finish(tasks, book, day, config)
+    out = _finish(tasks, scored, day, config)
     held_frame = pd.DataFrame(
         {
-            "customer_id": book["customer_id"].to_numpy(dtype=object)[held],
-            "rm_id": book["rm_id"].to_numpy(dtype=object)[held],
+            "customer_id": scored["customer_id"].to_numpy(dtype=object)[held],
+            "rm_id": scored["rm_id"].to_numpy(dtype=object)[held],
             "score": score[held],
         }
     )
@@ -350,18 +351,20 @@ def rule_actions(config: Config) -> dict[str, str]:
     }
 
 
-def _finish(tasks: pd.DataFrame, book: pd.DataFrame, day: dt.date, config: Config) -> pd.DataFrame:
-    """The public columns of the tasks: book facts at each task's position, risk-task channel
+def _finish(
+    tasks: pd.DataFrame, scored: pd.DataFrame, day: dt.date, config: Config
+) -> pd.DataFrame:
+    """The public columns of the tasks: scored facts at each task's position, risk-task channel
     from the tier matrix, mandatory-task channel from the segment strategy."""
     pos = tasks["pos"].to_numpy(int)
     mandatory = tasks["kind"].eq("mandatory").to_numpy()
     channel = np.where(
         mandatory,
-        book["policy_channel"].to_numpy(dtype=object)[pos],
-        book["channel"].to_numpy(dtype=object)[pos],
+        scored["policy_channel"].to_numpy(dtype=object)[pos],
+        scored["channel"].to_numpy(dtype=object)[pos],
     )
     # a carried risk task whose matrix cell has become "no contact": the segment's channel
-    fallback = book["policy_channel"].to_numpy(dtype=object)[pos]
+    fallback = scored["policy_channel"].to_numpy(dtype=object)[pos]
     channel = np.where(channel == "none", fallback, channel)
     # a complaint is answered by a person, never by questionnaire
     complaint = tasks["rule"].astype(str).str.startswith("complaint").to_numpy(bool)
@@ -370,10 +373,10 @@ def _finish(tasks: pd.DataFrame, book: pd.DataFrame, day: dt.date, config: Confi
     out = pd.DataFrame(
         {
             "rank": tasks["rank"].to_numpy(int),
-            "customer_id": book["customer_id"].to_numpy(dtype=object)[pos],
+            "customer_id": scored["customer_id"].to_numpy(dtype=object)[pos],
             "rm_id": tasks["rm_id"].to_numpy(dtype=object),
-            "branch_id": book["branch_id"].to_numpy(dtype=object)[pos],
-            "segment": book["segment"].to_numpy(dtype=object)[pos],
+            "branch_id": scored["branch_id"].to_numpy(dtype=object)[pos],
+            "segment": scored["segment"].to_numpy(dtype=object)[pos],
             "rule": tasks["rule"].to_numpy(dtype=object),
             "rules": tasks["rules"].to_numpy(dtype=object),
             "deadline": tasks["deadline"].to_numpy("datetime64[ns]"),
@@ -381,15 +384,15 @@ def _finish(tasks: pd.DataFrame, book: pd.DataFrame, day: dt.date, config: Confi
             "carried_from": tasks["carried_from"].to_numpy(dtype=object),
             "channel": channel,
             "special_care": tasks["special_care"].to_numpy(bool),
-            "value_tier": book["value_tier"].to_numpy(dtype=object)[pos],
-            "risk_tier": book["risk_tier"].to_numpy(dtype=object)[pos],
-            "churn_probability": book["churn_probability"].to_numpy(float)[pos],
-            "complaint_probability": book["complaint_probability"].to_numpy(float)[pos],
+            "value_tier": scored["value_tier"].to_numpy(dtype=object)[pos],
+            "risk_tier": scored["risk_tier"].to_numpy(dtype=object)[pos],
+            "churn_probability": scored["churn_probability"].to_numpy(float)[pos],
+            "complaint_probability": scored["complaint_probability"].to_numpy(float)[pos],
             "rank_score": tasks["score"].to_numpy(float),
             "action": np.where(
                 mandatory,
                 tasks["rule"].map(rule_actions(config)).to_numpy(dtype=object),
-                book["action"].to_numpy(dtype=object)[pos],
+                scored["action"].to_numpy(dtype=object)[pos],
             ),
             "detail": tasks["detail"].to_numpy(dtype=object),
         }

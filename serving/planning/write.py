@@ -33,7 +33,7 @@ from serving.scoring.loading import (
 )
 from serving.scoring.model import ServingSetupError
 from serving.scoring.scorer import Scorer
-from serving.scoring.snapshot import Book
+from serving.scoring.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -65,8 +65,9 @@ def load_scorer(
         if store is not None and store.as_of == day:
             check_store(store, models)
             folder = data_folder(workspace, store, data_dir)
-            book = Book.from_store(store, column_dtypes(store, models, config))
-            say(f"features of {day} from the online store {store.path} ({len(book):,} customers)")
+            snapshot = Snapshot.from_store(store, column_dtypes(store, models, config))
+            n = len(snapshot)
+            say(f"features of {day} from the online store {store.path} ({n:,} customers)")
         else:
             folder = _folder(workspace, store, data_dir)
             say(f"building the feature snapshot of {day} from {folder}")
@@ -78,14 +79,14 @@ def load_scorer(
                 raise ServingSetupError(
                     f"the snapshot of {day} built from {folder} lacks model feature(s) {missing}"
                 )
-            book = Book.from_frame(frame, dtypes_of(frame.columns, models, config))
-            say(f"built the features of {len(book):,} customers")
+            snapshot = Snapshot.from_frame(frame, dtypes_of(frame.columns, models, config))
+            say(f"built the features of {len(snapshot):,} customers")
     finally:
         if store is not None:
             store.close()
     if folder is None:
         raise ServingSetupError("no data folder: pass --data DIR with the bank's tables")
-    return Scorer.build(models, book, day, config), folder
+    return Scorer.build(models, snapshot, day, config), folder
 
 
 def _folder(workspace: Workspace, store: Any, data_dir: Path | str | None) -> Path | None:

@@ -22,7 +22,7 @@ from keepwell.contract.reading import first_line, read_folder
 from keepwell.words import TARGETS
 from serving.decisions.rules import due_tasks_from_folder
 from serving.scoring.model import DECISION_FEATURES, ServedModel, ServingSetupError
-from serving.scoring.snapshot import Book
+from serving.scoring.snapshot import Snapshot
 from training.registry import CHAMPION, alias_version, registered_name
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ def load_parts(
     store = open_store(workspace, config)
     try:
         check_store(store, models)
-        book = Book.from_store(store, column_dtypes(store, models, config))
+        snapshot = Snapshot.from_store(store, column_dtypes(store, models, config))
         as_of, notes = store.as_of, []
         folder = data_folder(workspace, store, data_dir)
     finally:
@@ -200,7 +200,7 @@ def load_parts(
     source = {"store": str(store.path), "data": str(folder) if folder else None, "registry": uri}
     return {
         "models": models,
-        "book": book,
+        "snapshot": snapshot,
         "as_of": as_of,
         "config": config,
         "rm_of": rm_of,

@@ -2,7 +2,7 @@
 
 `Scorer.load(workspace, config)` loads the two `champion` models (churn, complaint) from the
 MLflow registry and the online feature snapshot, and computes once everything that does not
-depend on a request: the snapshot as typed columns (`serving.scoring.snapshot.Book`), every
+depend on a request: the snapshot as typed columns (`serving.scoring.snapshot.Snapshot`), every
 customer's
 value tier (cut points fitted on the whole book), the due policy callbacks as of the snapshot date,
 the customer -> RM map behind RM-scoped keys, and the decision table. A request then costs one
@@ -45,7 +45,7 @@ from serving.decisions.tiers import (
 from serving.scoring.loading import load_parts
 from serving.scoring.model import DECISION_FEATURES, ServedModel, ServingSetupError
 from serving.scoring.schemas import Reason, ScoredCustomer
-from serving.scoring.snapshot import Book, Rows
+from serving.scoring.snapshot import Rows, Snapshot
 from training.fitted import probabilities
 from training.reasons import explain
 
@@ -81,12 +81,12 @@ class Scorer:
     def __init__(
         self,
         models: Mapping[str, ServedModel],
-        book: Book,
+        snapshot: Snapshot,
         as_of: dt.date,
         config: Config,
         *,
         value_tiers: ValueTiers,
-        book_value_tier: np.ndarray,
+        snapshot_value_tier: np.ndarray,
         rm_ids: np.ndarray | None,
         due: pd.DataFrame | None,
         row_features: Sequence[str],
@@ -94,11 +94,11 @@ class Scorer:
         source: Mapping[str, Any] | None = None,
     ):
         self.models = dict(models)
-        self.book = book
+        self.snapshot = snapshot
         self.as_of = as_of
         self.config = config
         self.value_tiers = value_tiers
-        self.book_value_tier = book_value_tier
+        self.snapshot_value_tier = snapshot_value_tier
         self.rm_ids = rm_ids
         self.row_features = tuple(row_features)
         self.notes = list(notes)
@@ -113,9 +113,9 @@ class Scorer:
         )
         self.top_k = min(config.reasons.top_k, MAX_REASONS)
         due_index = due.index if due is not None else pd.Index([])
-        pos = book.positions(list(due_index))
-        self._due_date = np.full(len(book), None, dtype=object)
-        self._due_rule = np.full(len(book), None, dtype=object)
+        pos = snapshot.positions(list(due_index))
+        self._due_date = np.full(len(snapshot), None, dtype=object)
+        self._due_rule = np.full(len(snapshot), None, dtype=object)
         if due is not None and len(pos):
             keep = pos >= 0
             self._due_date[pos[keep]] = due["callback_due"].to_numpy(dtype=object)[keep]
@@ -127,7 +127,7 @@ class Scorer:
     def build(
         cls,
         models: Mapping[str, ServedModel],
-        book: Book,
+        snapshot: Snapshot,
         as_of: dt.date,
         config: Config,
         *,
@@ -145,29 +145,29 @@ class Scorer:
                 f"the scorer needs a model per target; missing {missing_targets}"
             )
         needed = sorted({f for m in models.values() for f in m.fitted.features})
-        absent = [f for f in needed if f not in book.columns]
+        absent = [f for f in needed if f not in snapshot.columns]
         if absent:
             raise ServingSetupError(f"the feature snapshot lacks model feature(s) {absent}")
         scores = value_scores(
-            book.frame(value_inputs(book.columns, config)), config, absent_is_null=True
+            snapshot.frame(value_inputs(snapshot.columns, config)), config, absent_is_null=True
         )
         value_tiers = ValueTiers.fit(scores, config)
         book_tier = value_tiers.tier(scores)
         rm_ids = None
         if rm_of is not None:
             series = rm_of if isinstance(rm_of, pd.Series) else pd.Series(dict(rm_of), dtype=object)
-            rm_ids = series.reindex(pd.Index(book.ids)).to_numpy(dtype=object)
+            rm_ids = series.reindex(pd.Index(snapshot.ids)).to_numpy(dtype=object)
             rm_ids = np.where(pd.isna(rm_ids), None, rm_ids)
         due = _first_due(due_tasks) if due_tasks is not None else None
         extra = set(DECISION_FEATURES) | set(config.tiers.value_weights)
-        row_features = [n for n in book.dtypes if n in needed or n in extra]
+        row_features = [n for n in snapshot.dtypes if n in needed or n in extra]
         scorer = cls(
             models,
-            book,
+            snapshot,
             as_of,
             config,
             value_tiers=value_tiers,
-            book_value_tier=book_tier,
+            snapshot_value_tier=book_tier,
             rm_ids=rm_ids,
             due=due,
             row_features=row_features,
@@ -199,7 +199,7 @@ class Scorer:
 
     def rm_of(self, customer_ids: Sequence[str]) -> list[str | None]:
         """The RM of each id (None: unknown id, or no RM map)."""
-        pos = self.book.positions(list(customer_ids))
+        pos = self.snapshot.positions(list(customer_ids))
         if self.rm_ids is None:
             return [None] * len(pos)
         return [self.rm_ids[p] if p >= 0 else None for p in pos.tolist()]
@@ -221,12 +221,12 @@ class Scorer:
         item. Raises `Forbidden` for an RM key and any id outside that RM's book."""
         ids = [str(i) for i in customer_ids]
         self.authorize(ids, principal)
-        pos = self.book.positions(ids)
+        pos = self.snapshot.positions(ids)
         known = pos >= 0
         scored = iter(
             self._score(
-                self.book.take(pos[known]),
-                self.book_value_tier[pos[known]],
+                self.snapshot.take(pos[known]),
+                self.snapshot_value_tier[pos[known]],
                 self._due_date[pos[known]],
                 self._due_rule[pos[known]],
             )
@@ -250,10 +250,10 @@ class Scorer:
         only their own customers' ids."""
         ids = [str(r["customer_id"]) for r in records]
         self.authorize(ids, principal)
-        rows = Rows.from_records(records, {n: self.book.dtypes[n] for n in self.row_features})
+        rows = Rows.from_records(records, {n: self.snapshot.dtypes[n] for n in self.row_features})
         frame = rows.frame(value_inputs(rows.columns, self.config))
         tier = self.value_tiers.tier(value_scores(frame, self.config, absent_is_null=True))
-        pos = self.book.positions(ids)
+        pos = self.snapshot.positions(ids)
         due_date = np.where(pos >= 0, self._due_date[np.maximum(pos, 0)], None)
         due_rule = np.where(pos >= 0, self._due_rule[np.maximum(pos, 0)], None)
         return self._score(rows, tier, due_date, due_rule)
@@ -369,7 +369,7 @@ class Scorer:
 
     def _warm_decisions(self) -> None:
         """Tabulate the decisions of every combination the book holds, for every risk tier."""
-        segment = self.book.columns.get("segment")
+        segment = self.snapshot.columns.get("segment")
         segments = [None] if segment is None else list(dict.fromkeys(segment.tolist()))
         keys = [
             (v, r, s, e, d)

@@ -3,7 +3,7 @@
 Why not look customers up in the `OnlineStore`'s DataFrame and call `FittedModel.matrix` on each
 request: with pandas 3 both pay a per-column overhead (about 0.1 ms per column here), so a
 one-customer request spent 3-8 ms building a 57-column frame and matrix, more than the TreeSHAP
-pass it feeds. A `Book` holds each feature once as a numpy array (float64 for numbers and
+pass it feeds. A `Snapshot` holds each feature once as a numpy array (float64 for numbers and
 booleans, NaN for null; an object array for strings), so a request takes its rows by position
 (microseconds), builds LightGBM's input as a float matrix with the model's category codes
 (`Rows.matrix`, identical to `FittedModel.matrix`; a test holds the two together), and hands
@@ -177,7 +177,7 @@ class ValuesView:
 
 
 @dataclass
-class Book:
+class Snapshot:
     """Every customer of the snapshot: `ids` (object array), one column per feature in `dtypes`
     order, and a dict from id to row position (a pandas `Index.get_indexer` on a short list
     costs about a millisecond, mostly building an Index from the list; a dict costs microseconds,
@@ -200,7 +200,7 @@ class Book:
         return len(self.ids)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, dtypes: Mapping[str, str]) -> Book:
+    def from_frame(cls, frame: pd.DataFrame, dtypes: Mapping[str, str]) -> Snapshot:
         """A book from a feature frame with `customer_id` and every column of `dtypes`."""
         missing = [n for n in ("customer_id", *dtypes) if n not in frame.columns]
         if missing:
@@ -210,7 +210,7 @@ class Book:
         return cls(ids, columns, dict(dtypes))
 
     @classmethod
-    def from_store(cls, store: Any, dtypes: Mapping[str, str], chunk: int = 100_000) -> Book:
+    def from_store(cls, store: Any, dtypes: Mapping[str, str], chunk: int = 100_000) -> Snapshot:
         """Read every row of an `OnlineStore` in chunks of `chunk` customers."""
         all_ids = [str(i) for i in store.customer_ids()]
         parts = [

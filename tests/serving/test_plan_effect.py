@@ -74,7 +74,7 @@ def test_rank_by_effect_ranks_risk_tasks_by_value_times_the_estimate(
         loaded = load_effect_model(ws, config)
         messages: list[str] = []
         result = plan_day(ws, config, planned.day, rank_by="effect", say=messages.append)
-        book = Scorer.load(ws, config).book
+        book = Scorer.load(ws, config).snapshot
     finally:
         _restore(saved)
     assert loaded is not None and loaded.learner == "logit"

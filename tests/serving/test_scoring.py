@@ -31,7 +31,7 @@ def book_frame(serving_setup) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def sample_ids(scorer) -> list[str]:
     rng = np.random.default_rng(3)
-    return rng.choice(scorer.book.ids, size=300, replace=False).tolist()
+    return rng.choice(scorer.snapshot.ids, size=300, replace=False).tolist()
 
 
 def test_probabilities_are_the_fitted_models(scorer, book_frame, sample_ids):
@@ -53,7 +53,9 @@ def test_rows_matrix_encodes_like_fitted_matrix(scorer, book_frame):
     frame.loc[0, cat] = "a level never seen in training"
     frame.loc[1, cat] = None
     records = frame.to_dict("records")
-    rows = Rows.from_records(records, {n: scorer.book.dtypes[n] for n in scorer.book.dtypes})
+    rows = Rows.from_records(
+        records, {n: scorer.snapshot.dtypes[n] for n in scorer.snapshot.dtypes}
+    )
     ours = rows.matrix(fitted.features, fitted.categories)
     theirs = fitted.booster.predict(fitted.matrix(frame), pred_contrib=True)
     np.testing.assert_array_equal(fitted.booster.predict(ours, pred_contrib=True), theirs)
@@ -120,12 +122,12 @@ def test_callback_due_is_the_most_urgent_policy_task(scorer, serving_setup):
     for r, (_, task) in zip(results, first.loc[ids].iterrows(), strict=True):
         assert r.callback_due == pd.Timestamp(task["deadline"]).date()
         assert r.callback_rule == task["rule"]
-    others = [i for i in scorer.book.ids[:300] if i not in first.index]
+    others = [i for i in scorer.snapshot.ids[:300] if i not in first.index]
     assert all(r.callback_due is None for r in scorer.score_ids(others, CRM))
 
 
 def test_unknown_ids_are_items_in_request_order(scorer):
-    known = scorer.book.ids[:2].tolist()
+    known = scorer.snapshot.ids[:2].tolist()
     ids = ["NOBODY-1", known[0], "NOBODY-2", known[1]]
     results = scorer.score_ids(ids, CRM)
     assert [r.customer_id for r in results] == ids
@@ -139,7 +141,7 @@ def test_rm_keys_score_only_their_own_book(scorer, serving_setup):
     own = customers.loc[customers.rm_id == keys.rm_a_id, "customer_id"].head(5).tolist()
     other = customers.loc[customers.rm_id == keys.rm_b_id, "customer_id"].head(2).tolist()
     rm_a = Principal("00000000000a", f"rm:{keys.rm_a_id}", keys.rm_a_id)
-    known_own = [i for i in own if i in set(scorer.book.ids)]
+    known_own = [i for i in own if i in set(scorer.snapshot.ids)]
     assert len(scorer.score_ids(known_own, rm_a)) == len(known_own) > 0
     with pytest.raises(Forbidden) as refused:
         scorer.score_ids(known_own + other, rm_a)
@@ -151,7 +153,7 @@ def test_rm_keys_score_only_their_own_book(scorer, serving_setup):
 
 
 def test_feature_rows_score_like_the_store(scorer, book_frame):
-    ids = scorer.book.ids[:20].tolist()
+    ids = scorer.snapshot.ids[:20].tolist()
     frame = book_frame.set_index("customer_id").loc[ids].reset_index()
     records = frame[["customer_id", *scorer.row_features]].to_dict("records")
     records = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in records]

@@ -14,7 +14,7 @@ import httpx
 
 
 def test_keepwell_serve_scores_on_loopback(live_server, serving_setup, scorer):
-    ids = [scorer.book.ids[0], "NOBODY"]
+    ids = [scorer.snapshot.ids[0], "NOBODY"]
     headers = {"Authorization": f"Bearer {serving_setup.keys.crm}"}
     url = f"{live_server.base}/score"
     r = httpx.post(url, json={"customer_ids": ids}, headers=headers, timeout=30)

@@ -46,7 +46,7 @@ def error_of(response, status: int, code: str) -> ErrorBody:
 @pytest.fixture(scope="module")
 def own_ids(serving_setup, scorer) -> dict[str, list[str]]:
     """A few known customers of each test RM."""
-    c, keys, known = serving_setup.customers, serving_setup.keys, set(scorer.book.ids)
+    c, keys, known = serving_setup.customers, serving_setup.keys, set(scorer.snapshot.ids)
     return {
         rm: [i for i in c.loc[c.rm_id == rm_id, "customer_id"] if i in known][:3]
         for rm, rm_id in (("a", keys.rm_a_id), ("b", keys.rm_b_id))
@@ -54,7 +54,7 @@ def own_ids(serving_setup, scorer) -> dict[str, list[str]]:
 
 
 def test_score_answers_every_field(client, serving_setup, scorer):
-    ids = scorer.book.ids[:5].tolist()
+    ids = scorer.snapshot.ids[:5].tolist()
     r = client.post("/score", json={"customer_ids": ids}, headers=bearer(serving_setup.keys.crm))
     assert r.status_code == 200, r.text
     assert r.headers["cache-control"] == "no-store"
@@ -89,7 +89,7 @@ def _crm(serving_setup):
 
 
 def test_unknown_ids_are_reported_in_their_item(client, serving_setup, scorer):
-    known = scorer.book.ids[0]
+    known = scorer.snapshot.ids[0]
     ids = ["NOBODY-7", known, "NOBODY-8"]
     r = client.post("/score", json={"customer_ids": ids}, headers=bearer(serving_setup.keys.crm))
     assert r.status_code == 200
@@ -115,7 +115,7 @@ def test_no_valid_key_is_401(client, serving_setup, scorer, headers):
     if headers == "revoked":
         headers = bearer(serving_setup.keys.revoked)
     for path, body in (
-        ("/score", {"customer_ids": [scorer.book.ids[0]]}),
+        ("/score", {"customer_ids": [scorer.snapshot.ids[0]]}),
         ("/score/features", {"rows": []}),
     ):
         r = client.post(path, json=body, headers=headers)
@@ -193,7 +193,7 @@ def test_wrong_content_type_is_415(client, serving_setup, content_type):
 
 def _feature_rows(scorer, ids: list[str]) -> list[dict]:
     """The stored features of `ids` as JSON-ready `/score/features` rows."""
-    rows = scorer.book.take(scorer.book.positions(ids))
+    rows = scorer.snapshot.take(scorer.snapshot.positions(ids))
     kinds = {"int64": int, "boolean": bool, "float64": float}
     out = []
     for i, cid in enumerate(ids):
@@ -209,7 +209,7 @@ def _feature_rows(scorer, ids: list[str]) -> list[dict]:
 
 
 def test_feature_rows_score_like_ids(client, serving_setup, scorer):
-    ids = scorer.book.ids[10:15].tolist()
+    ids = scorer.snapshot.ids[10:15].tolist()
     headers = bearer(serving_setup.keys.crm)
     by_rows = client.post(
         "/score/features", json={"rows": _feature_rows(scorer, ids)}, headers=headers
@@ -220,7 +220,7 @@ def test_feature_rows_score_like_ids(client, serving_setup, scorer):
 
 
 def test_feature_rows_name_every_missing_or_out_of_range_field(client, serving_setup, scorer):
-    rows = _feature_rows(scorer, scorer.book.ids[:2].tolist())
+    rows = _feature_rows(scorer, scorer.snapshot.ids[:2].tolist())
     del rows[0]["txn_count_30d"]
     rows[0]["login_count_90d"] = -1
     rows[1]["aum_latest"] = True  # strict: a boolean is not a number
@@ -238,7 +238,7 @@ def test_feature_rows_name_every_missing_or_out_of_range_field(client, serving_s
 
 
 def test_feature_rows_beyond_int64_are_422(client, serving_setup, scorer):
-    rows = _feature_rows(scorer, scorer.book.ids[:1].tolist())
+    rows = _feature_rows(scorer, scorer.snapshot.ids[:1].tolist())
     rows[0]["tenure_days"] = 2**70
     r = client.post("/score/features", json={"rows": rows}, headers=bearer(serving_setup.keys.crm))
     assert [f.field for f in error_of(r, 422, "invalid_request").fields] == ["rows.0.tenure_days"]
@@ -300,7 +300,7 @@ def test_audit_log_records_each_call_with_its_outcome(client, serving_setup, own
 
 def test_no_name_or_phone_in_answers_or_the_audit_log(client, serving_setup, scorer):
     people = pd.read_parquet(serving_setup.bank / "customers.parquet", columns=["name", "phone"])
-    ids = scorer.book.ids[:200].tolist()
+    ids = scorer.snapshot.ids[:200].tolist()
     headers = bearer(serving_setup.keys.crm)
     texts = [
         client.post("/score", json={"customer_ids": ids}, headers=headers).text,
