@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from keepwell.words import Channel, RiskTier, ValueTier, current_name
+from keepwell.words import Channel, RiskTier, ValueTier, renamed
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "keepwell.yaml"
 
@@ -112,11 +112,6 @@ class RiskCuts(_Frozen):
     medium: RiskCut
 
 
-TierKey = ValueTier
-RiskKey = RiskTier
-ChannelName = Channel
-
-
 class ValueInput(_Frozen):
     """One input of the value score: weight x f(x), f chosen by `transform`
     (serving/decisions/tiers.py)."""
@@ -165,8 +160,8 @@ class Tiers(_Frozen):
     value_cut_points: ValueCuts
     risk_cut_points: RiskCuts
     value_weights: dict[str, ValueInput]
-    matrix: dict[TierKey, dict[RiskKey, MatrixCell]]
-    segment_channel: dict[Segment, dict[RiskKey, ChannelName]]
+    matrix: dict[ValueTier, dict[RiskTier, MatrixCell]]
+    segment_channel: dict[Segment, dict[RiskTier, Channel]]
     unknown_segment: Segment = "retail"
     special_care: SpecialCare
 
@@ -192,12 +187,9 @@ class Capacity(_Frozen):
 class Planner(_Frozen):
     """The daily callback planner (serving/planning/planner.py)."""
 
-    rank_by: Literal["value_at_risk", "risk", "effect"] = "value_at_risk"
-
-    @field_validator("rank_by", mode="before")
-    @classmethod
-    def _renamed(cls, value: Any) -> Any:
-        return current_name(value, "planner.rank_by") if isinstance(value, str) else value
+    rank_by: Annotated[Literal["value_at_risk", "risk", "effect"], renamed("planner.rank_by")] = (
+        "value_at_risk"
+    )
 
     complaint_weight: float = Field(default=0.5, ge=0)  # a complaint's cost against a churn's
     risk_holdout_share: float = Field(default=0.10, ge=0, lt=1)

@@ -40,6 +40,13 @@ def current_name(value: str, what: str) -> str:
     return new
 
 
+def renamed(what: str) -> Any:
+    """A pydantic validator (for `Annotated[...]`) that reads an old name as its new one."""
+    from pydantic import BeforeValidator
+
+    return BeforeValidator(lambda v: current_name(v, what) if isinstance(v, str) else v)
+
+
 def is_missing(value: Any) -> bool:
     """None or a float NaN (what a null feature value arrives as)."""
     if value is None:

@@ -20,9 +20,8 @@ purchase,
    * `value_at_risk` (default): value score x (p_churn + `complaint_weight` x p_complaint), the
      expected value at risk with the complaint probability as the second trigger;
    * `risk`: p_churn + `complaint_weight` x p_complaint, value ignored;
-   * `effect`: value score x the estimated reduction in churn probability from a call (the
-     book's `estimated_effect` column, the callback effect model's output; `uplift`, its old
-     name, is still accepted with a FutureWarning).
+   * `effect` (old name `uplift`): value score x the callback effect model's estimated
+     reduction in churn probability from a call (column `estimated_effect`).
    Risk tasks (carried, then new) fill each RM's capacity left after the mandatory tasks.
    Special-care customers (elderly or disabled) are never dropped by capacity, and they are
    routed to a person (`tiers.special_care`): a special-care risk task due today (the tier
@@ -31,12 +30,12 @@ purchase,
    plan carries it over, so it is listed on its deadline at the latest). Low-ranked ordinary
    risk tasks are what capacity drops.
 
-Who gets no new risk task: a customer in the randomised risk holdout (`in_holdout`: the control
+Who gets no new risk task (`serving.decisions.selection`, shared with the decision simulation):
+a customer in the randomised risk holdout (`in_holdout`: the control
 group that lets the effect of risk calls be measured), a customer whose policy callback is
 currently held out (`policy_holdout`: a risk call would contaminate that experiment), and a
 customer contacted recently (`recently_contacted`). A customer with a mandatory task and a
-risk-tier contact gets one task carrying both: the rule is the mandatory one and `rules` ends
-with "risk".
+risk-tier contact gets one task carrying both (the mandatory rule; `rules` ends with "risk").
 
 Every customer appears at most once a day (`task_id` = "<day>:<customer_id>").
 """
@@ -228,9 +227,8 @@ def compose_plan(
     taken[m_pos] = True
     taken[c_pos] = True
     # new risk candidates: the rule the decision simulation applies too
-    candidates = risk_candidates(scored, taken)
-    contact, held = candidates.contact, candidates.held
-    cand = np.flatnonzero(candidates.callable)
+    found = risk_candidates(scored, taken)
+    contact, held, cand = found.contact, found.held, np.flatnonzero(found.callable)
 
     risk_deadline = _naive_ns(
         risk_deadlines(scored["within_working_days"].to_numpy(int), day, calendar)

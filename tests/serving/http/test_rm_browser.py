@@ -23,7 +23,7 @@ from serving.records.outcomes import OutcomeStore
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",

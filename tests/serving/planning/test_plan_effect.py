@@ -15,7 +15,7 @@ from keepwell.workspace import Workspace
 from serving.planning.job import plan_day
 from serving.planning.list_format import rm_lists
 from serving.planning.planner import PlanError
-from tests.serving.conftest import MLFLOW_ENV, _restore
+from tests.fixtures.serving import MLFLOW_ENV, restore_env
 
 
 def test_rank_by_effect_without_a_champion_effect_model_is_a_clear_error(planned, serving_setup):
@@ -24,7 +24,7 @@ def test_rank_by_effect_without_a_champion_effect_model_is_a_clear_error(planned
         with pytest.raises(PlanError, match="run keepwell train-effect"):
             plan_day(serving_setup.workspace, serving_setup.config, planned.day, rank_by="effect")
     finally:
-        _restore(saved)
+        restore_env(saved)
 
 
 def test_rank_by_effect_ranks_risk_tasks_by_value_times_the_estimate(
@@ -76,7 +76,7 @@ def test_rank_by_effect_ranks_risk_tasks_by_value_times_the_estimate(
         result = plan_day(ws, config, planned.day, rank_by="effect", say=messages.append)
         book = Scorer.load(ws, config).snapshot
     finally:
-        _restore(saved)
+        restore_env(saved)
     assert loaded is not None and loaded.learner == "logit"
     assert result.summary["rank_by"] == "effect"
     assert any("estimated the callback effect" in m for m in messages)

@@ -1,6 +1,6 @@
 """The real thing: `keepwell serve` starts BentoML on 127.0.0.1, it scores, and it shuts down.
 
-The server is the session's `live_server` (tests/serving/conftest.py): started with
+The server is the session's `live_server` (tests/fixtures/serving.py): started with
 `python -m cli serve` on a free port, stopped (and checked to be gone) at the end
 of the session. KEEPWELL_SKIP_SERVER_TEST=1 skips it where BentoML cannot start.
 """

@@ -28,7 +28,7 @@ from keepwell.contract.docs import contract_markdown
 from keepwell.contract.dtypes import Float, Integer, Timestamp
 from tests.contract_fixtures import PII_NAMES, PII_PHONES, valid_bank, write_bank
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "data-contract.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "data-contract.md"
 Bank = dict[str, pd.DataFrame]
 
 

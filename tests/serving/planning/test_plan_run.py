@@ -17,7 +17,7 @@ from serving.planning.job import plan_day
 from serving.planning.list_format import LIST_COLUMNS, rm_lists
 from serving.planning.write import check_identical
 from serving.records.outcomes import OutcomeStore
-from tests.serving.conftest import MLFLOW_ENV, _restore
+from tests.fixtures.serving import MLFLOW_ENV, restore_env
 
 
 def _lists(folder) -> pd.DataFrame:
@@ -30,7 +30,7 @@ def _lists(folder) -> pd.DataFrame:
 def restore_mlflow_env():
     saved = {k: os.environ.get(k) for k in MLFLOW_ENV}
     yield
-    _restore(saved)
+    restore_env(saved)
 
 
 def test_lists_hold_only_each_rms_customers_and_no_pii(planned, serving_setup):
