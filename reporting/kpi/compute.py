@@ -59,7 +59,7 @@ from reporting.kpi.model import (
     kpi_targets,
     prior_period,
 )
-from serving.decisions.rules import WorkingCalendar, complaint_deadlines
+from serving.decisions.rules import WorkingCalendar, complaint_deadlines, needed_arrow
 from serving.records.outcomes import DONE_OUTCOMES
 
 if TYPE_CHECKING:
@@ -78,28 +78,11 @@ POLICY_REASONS = ("post_sale", "quarterly", "complaint", "risk")
 # -- input tables ----------------------------------------------------------------------------
 def _frame(name: str, table: Any) -> pd.DataFrame:
     """The needed columns of a table as pandas; timestamps as naive UTC datetime64[us]."""
-    cols = NEEDED[name]
-    present = table.column_names if isinstance(table, pa.Table) else list(table.columns)
-    missing = [c for c in cols if c not in present]
-    if missing:
-        raise KpiError(f"table {name} lacks column(s) {missing} (needed: {list(cols)})")
-    if isinstance(table, pa.Table):
-        out = table.select(list(cols))
-    else:
-        try:
-            out = pa.Table.from_pandas(table.loc[:, list(cols)], preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise KpiError(f"table {name} has a column of mixed types: {exc}") from None
-    for i, col in enumerate(cols):
-        kind = out.schema.field(col).type
-        if col in TIMESTAMPS:
-            if not (pa.types.is_timestamp(kind) or pa.types.is_null(kind)):
-                raise KpiError(f"{name}.{col} must be a timestamp, got {kind}")
-            out = out.set_column(i, col, out.column(col).cast(pa.timestamp("us")))
-        elif col == "satisfaction" and not (
-            pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
-        ):
-            raise KpiError(f"{name}.{col} must be a number (a 1-5 score), got {kind}")  # fmt: skip
+    out = needed_arrow(name, table, NEEDED[name], timestamps=TIMESTAMPS, error=KpiError)
+    if "satisfaction" in out.column_names:
+        kind = out.schema.field("satisfaction").type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
+            raise KpiError(f"{name}.satisfaction must be a number (a 1-5 score), got {kind}")
     return out.to_pandas()
 
 

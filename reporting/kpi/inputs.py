@@ -17,7 +17,7 @@ from keepwell.contract.report import ContractError
 from reporting.kpi.compute import LIST_COLUMNS, NEEDED
 from reporting.kpi.model import KpiError
 from serving.decisions.rules import read_tables
-from serving.planning.list_format import ListFormatError, read_list_table
+from serving.planning.list_format import ListFormatError, list_dates, read_list_table
 from serving.records.outcomes import OutcomeStore
 
 if TYPE_CHECKING:
@@ -61,15 +61,8 @@ def load_kpi_inputs(folder: Path | str, workspace: Workspace, start: dt.date, en
 def read_lists(folder: Path, start: dt.date, end: dt.date) -> pd.DataFrame | None:
     """`LIST_COLUMNS` of every per-RM list file in `folder/<date>/` for dates in [start, end);
     None when there is no list folder for any of those dates."""
-    days = []
-    if folder.is_dir():
-        for path in folder.iterdir():
-            try:
-                day = dt.date.fromisoformat(path.name)
-            except ValueError:
-                continue
-            if start <= day < end and path.is_dir():
-                days.append(path)
+    days = [folder / d.isoformat() for d in list_dates(folder, need_summary=False)
+            if start <= d < end]  # fmt: skip
     if not days:
         return None
     files = sorted(str(p) for day in days for p in _list_files(day))

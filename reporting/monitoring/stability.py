@@ -20,8 +20,7 @@ from reporting.monitoring.drift import (
     top_n_overlap,
 )
 from reporting.monitoring.run import monitor
-from serving.planning.job import list_dates
-from serving.planning.list_format import ListFormatError, read_list_table, rm_lists
+from serving.planning.list_format import ListFormatError, list_dates, read_list_table, rm_lists
 from serving.scoring.loading import load_champion, registry_uri
 
 if TYPE_CHECKING:
@@ -45,8 +44,8 @@ def read_top_lists(folder: Path, rm_ids: Sequence[str], n: int) -> dict[str, lis
 
 def list_stability(lists_root: Path, config: Config, n: int) -> dict[str, Any]:
     """The `top_n_stability` section of the monitoring report: each RM's top `n` on the newest
-    two list days that are consecutive working days (`serving.planning.job.list_dates` finds the
-    days, `serving.planning.list_format.rm_lists` the RMs' files); says why when there are none."""
+    two list days that are consecutive working days (`list_dates` finds the days, `rm_lists` the
+    RMs' files, both `serving.planning.list_format`); says why when there are none."""
 
     policy = config.policy
     pair, section = pick_list_days(list_dates(lists_root), policy.working_days,

@@ -50,7 +50,7 @@ rule).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, get_args
@@ -206,28 +206,44 @@ def complaint_deadlines(
 
 
 # -- due tasks ---------------------------------------------------------------------------------
-def _arrow(name: str, table: Any) -> pa.Table:
-    """The needed columns of one input table as Arrow, timestamps as naive UTC; an absent
-    column is an error naming the table and the column."""
-    cols = NEEDED[name]
+def needed_arrow(
+    name: str,
+    table: Any,
+    cols: Sequence[str],
+    *,
+    timestamps: Collection[str],
+    error: type[Exception] = ValueError,
+    prefix: str = "",
+) -> pa.Table:
+    """The `cols` of one input table (Arrow or pandas) as Arrow, the `timestamps` among them as
+    naive UTC; an absent column, a column of mixed types or a timestamp column of another type
+    is an `error` naming the table and the column (message prefixed with `prefix`). The due
+    tasks and the KPI report read their tables through it."""
     present = table.column_names if isinstance(table, pa.Table) else list(table.columns)
     missing = [c for c in cols if c not in present]
     if missing:
-        raise ValueError(f"due_tasks: table {name} lacks column(s) {missing}")
+        raise error(f"{prefix}table {name} lacks column(s) {missing} (needed: {list(cols)})")
     if isinstance(table, pa.Table):
         out = table.select(list(cols))
     else:
-        out = pa.Table.from_pandas(table.loc[:, list(cols)], preserve_index=False)
+        try:
+            out = pa.Table.from_pandas(table.loc[:, list(cols)], preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise error(f"{prefix}table {name} has a column of mixed types: {exc}") from None
     for i, col in enumerate(cols):
         kind = out.schema.field(col).type
-        if col not in TIMESTAMPS:
+        if col not in timestamps:
             continue
         if not (pa.types.is_timestamp(kind) or pa.types.is_null(kind)):
-            raise ValueError(f"due_tasks: {name}.{col} must be a timestamp, got {kind}")
+            raise error(f"{prefix}{name}.{col} must be a timestamp, got {kind}")
         # naive UTC inside DuckDB (time-zone-aware arithmetic would cost seconds per million
         # rows); Arrow keeps zoned timestamps as UTC instants, so the cast keeps the moment
         out = out.set_column(i, col, out.column(col).cast(pa.timestamp("us")))
     return out
+
+
+def _arrow(name: str, table: Any) -> pa.Table:
+    return needed_arrow(name, table, NEEDED[name], timestamps=TIMESTAMPS, prefix="due_tasks: ")
 
 
 _TASKS_SQL = """

@@ -47,7 +47,7 @@ from serving.decisions.tiers import (
     value_inputs,
     value_scores,
 )
-from serving.planning.list_format import read_list_table
+from serving.planning.list_format import list_dates, read_list_table
 from serving.planning.planner import ESTIMATE, Plan, PlanError, compose_plan
 from serving.planning.write import load_scorer, write_plan
 from serving.records.outcomes import OutcomeStore
@@ -126,20 +126,6 @@ def callback_flags(callbacks: pd.DataFrame, day: dt.date, config: Config) -> dic
         "policy_holdout": set(callbacks.loc[cycle, "customer_id"].astype(str)),
         "recently_contacted": set(callbacks.loc[recent, "customer_id"].astype(str)),
     }
-
-
-def list_dates(lists_root: Path) -> list[dt.date]:
-    """The dates that have a list folder, oldest first."""
-    out = []
-    if lists_root.is_dir():
-        for child in lists_root.iterdir():
-            try:
-                day = dt.date.fromisoformat(child.name)
-            except ValueError:
-                continue
-            if child.is_dir() and (child / "summary.json").is_file():
-                out.append(day)
-    return sorted(out)
 
 
 def earlier_tasks(lists_root: Path, day: dt.date, days_back: int) -> pd.DataFrame:

@@ -16,6 +16,7 @@ column that is null throughout may have Arrow's null type.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -120,6 +121,21 @@ def read_list_table(
         )
     table = pq.read_table(path, columns=[stored[c] for c in wanted])
     return table.rename_columns(wanted)
+
+
+def list_dates(lists_root: Path, *, need_summary: bool = True) -> list[dt.date]:
+    """The dates that have a list folder `<lists_root>/<YYYY-MM-DD>/`, oldest first (with
+    `need_summary`, only the folders a finished `keepwell plan` wrote: with `summary.json`)."""
+    out = []
+    if lists_root.is_dir():
+        for child in lists_root.iterdir():
+            try:
+                day = dt.date.fromisoformat(child.name)
+            except ValueError:
+                continue
+            if child.is_dir() and (not need_summary or (child / "summary.json").is_file()):
+                out.append(day)
+    return sorted(out)
 
 
 def rm_lists(folder: Path) -> list[str]:
