@@ -12,18 +12,8 @@ from typing import Annotated
 
 import typer
 
-from cli.common import (
-    ConfigOpt,
-    DataOpt,
-    EngineOpt,
-    MappingOpt,
-    WorkspaceOpt,
-    app,
-    console,
-    engine_choice,
-    open_workspace,
-    run_feature_job,
-)
+from cli.common import app, console, engine_choice, open_workspace, run_feature_job
+from cli.options import ConfigOpt, DataOpt, EngineOpt, MappingOpt, WorkspaceOpt
 
 
 @app.command("demo-data")

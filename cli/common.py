@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from cli.options import ConfigOpt, WorkspaceOpt
 from keepwell.config import Config, ConfigError, load_config
 from keepwell.workspace import Workspace
 
@@ -20,16 +20,6 @@ app = typer.Typer(
 console = Console(log_path=False)
 err_console = Console(stderr=True)
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", help="YAML file merged over conf/keepwell.yaml.", dir_okay=False),
-]
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace", help="Folder for everything Keepwell writes (default: ./workspace)."
-    ),
-]
 
 state: dict[str, Path | None] = {"config": None, "workspace": None}
 
@@ -54,23 +44,6 @@ def open_workspace(config: Path | None, workspace: Path | None) -> Workspace:
 def _main(config: ConfigOpt = None, workspace: WorkspaceOpt = None) -> None:
     state["config"] = config
     state["workspace"] = workspace
-
-
-DataOpt = Annotated[
-    Path | None,
-    typer.Option("--data", help="Folder of bank tables (default: the demo bank in the workspace)."),
-]
-EngineOpt = Annotated[
-    str | None, typer.Option("--engine", help="duckdb or spark (config: features.engine).")
-]
-MappingOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--mapping",
-        help="YAML column mapping for your own files (see conf/mappings/).",
-        dir_okay=False,
-    ),
-]
 
 
 class Steps:

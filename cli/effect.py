@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from cli.common import ConfigOpt, DataOpt, WorkspaceOpt, app, console, open_workspace
+from cli.common import app, console, open_workspace
+from cli.options import ConfigOpt, DataOpt, WorkspaceOpt
 from cli.training import model_job, training_data
 
 COLUMNS = (

@@ -10,16 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import (
-    ConfigOpt,
-    DataOpt,
-    Steps,
-    WorkspaceOpt,
-    app,
-    console,
-    fail,
-    open_workspace,
-)
+from cli.common import Steps, app, console, fail, open_workspace
+from cli.options import ConfigOpt, DataOpt, WorkspaceOpt
 
 
 @app.command("kpi")

@@ -11,17 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cli.common import (
-    ConfigOpt,
-    DataOpt,
-    Steps,
-    WorkspaceOpt,
-    app,
-    console,
-    fail,
-    known_errors,
-    open_workspace,
-)
+from cli.common import Steps, app, console, fail, known_errors, open_workspace
+from cli.options import ConfigOpt, DataOpt, WorkspaceOpt
 from features.store import StoreError
 from reporting.monitoring.drift import MonitoringError
 from reporting.monitoring.stability import monitor_champions

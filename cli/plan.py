@@ -8,16 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.common import (
-    ConfigOpt,
-    DataOpt,
-    Steps,
-    WorkspaceOpt,
-    app,
-    console,
-    fail,
-    open_workspace,
-)
+from cli.common import Steps, app, console, fail, open_workspace
+from cli.options import ConfigOpt, DataOpt, WorkspaceOpt
 from keepwell.words import current_name
 
 RANK_CHOICES = ("value_at_risk", "risk", "effect", "uplift")  # uplift: the old name of effect

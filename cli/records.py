@@ -7,15 +7,8 @@ from typing import Annotated
 import typer
 
 from cli import record_commands as cmd
-from cli.common import (
-    ConfigOpt,
-    WorkspaceOpt,
-    app,
-    console,
-    err_console,
-    fail,
-    open_workspace,
-)
+from cli.common import app, console, err_console, fail, open_workspace
+from cli.options import ConfigOpt, WorkspaceOpt
 
 keys_app = typer.Typer(
     help="API keys for the scoring service (shown once, stored as hashes).", no_args_is_help=True

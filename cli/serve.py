@@ -11,17 +11,8 @@ from typing import Annotated
 
 import typer
 
-from cli.common import (
-    ConfigOpt,
-    DataOpt,
-    WorkspaceOpt,
-    app,
-    console,
-    err_console,
-    fail,
-    open_workspace,
-    state,
-)
+from cli.common import app, console, err_console, fail, open_workspace, state
+from cli.options import ConfigOpt, DataOpt, WorkspaceOpt
 from keepwell.privacy import TELEMETRY_OFF
 
 SERVICE = "serving.http.service:Keepwell"

@@ -13,17 +13,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cli.common import (
-    ConfigOpt,
-    DataOpt,
-    Steps,
-    WorkspaceOpt,
-    app,
-    console,
-    fail,
-    known_errors,
-    open_workspace,
-)
+from cli.common import Steps, app, console, fail, known_errors, open_workspace
+from cli.options import ConfigOpt, DataOpt, WorkspaceOpt
 from keepwell.words import current_name
 
 

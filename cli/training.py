@@ -9,12 +9,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from cli.common import (
-    ConfigOpt,
-    DataOpt,
-    EngineOpt,
-    MappingOpt,
     Steps,
-    WorkspaceOpt,
     app,
     console,
     engine_choice,
@@ -23,6 +18,7 @@ from cli.common import (
     known_errors,
     open_workspace,
 )
+from cli.options import ConfigOpt, DataOpt, EngineOpt, MappingOpt, WorkspaceOpt
 from keepwell.workspace import Workspace
 
 T = TypeVar("T")
