@@ -8,7 +8,7 @@ model or a mapping and report bad values with its own error type.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
@@ -32,3 +32,34 @@ def init_checked(init: Any, values: Mapping[str, Any], error: type[Exception], w
             for e in exc.errors()
         ]
         raise error(f"{what}: " + "; ".join(problems)) from None
+
+
+class CheckedSection:
+    """Put first in the bases of a job's settings class that is a config section model itself
+    (`class MonitoringSettings(CheckedSection, Monitoring, error=MonitoringError, what=...)`):
+    bad values raise the job's own `error`, and `from_section` reads a section given as a
+    pydantic model, a mapping or None (the defaults)."""
+
+    error: ClassVar[type[Exception]] = ValueError
+    what: ClassVar[str] = "settings"
+
+    def __init_subclass__(
+        cls, error: type[Exception] | None = None, what: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if error is not None:
+            cls.error = error
+        if what is not None:
+            cls.what = what
+
+    def __init__(self, **values: Any) -> None:
+        init_checked(super().__init__, values, self.error, self.what)
+
+    @classmethod
+    def from_section(cls, section: Any, *, known_only: bool = False, **overrides: Any) -> Any:
+        """The settings of `section`, then the non-None `overrides`; with `known_only`, keys the
+        model does not declare are ignored (else they are an error)."""
+        names = getattr(cls, "model_fields", None) if known_only else None
+        values = section_values(section, names)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

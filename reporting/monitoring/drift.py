@@ -30,7 +30,7 @@ import pandas as pd
 from features.dates import parse_day
 from features.pipeline import monthly_as_of_dates
 from keepwell.config import Monitoring
-from keepwell.settings import init_checked, section_values
+from keepwell.settings import CheckedSection
 
 FLOOR = 1e-4  # smallest share of a bin in the PSI sum
 EDGE_SAMPLE = 250_000  # reference values behind the quantile edges of a numeric column
@@ -42,19 +42,17 @@ class MonitoringError(ValueError):
     """Input the monitoring job cannot use; the message names it and what to do."""
 
 
-class MonitoringSettings(Monitoring):
+class MonitoringSettings(
+    CheckedSection, Monitoring, error=MonitoringError, what="monitoring settings"
+):
     """The `monitoring:` section of the config: `keepwell.config.Monitoring` itself (the one
     declaration of its fields and defaults), with bad values as `MonitoringError`."""
 
-    def __init__(self, **values: Any) -> None:
-        init_checked(super().__init__, values, MonitoringError, "monitoring settings")
-
     @classmethod
     def from_config(cls, config: Any) -> MonitoringSettings:
-        """The config's `monitoring` section (a pydantic model or a mapping; keys it does not
-        know are ignored), else the defaults."""
-        section = getattr(config, "monitoring", None)
-        return cls(**section_values(section, cls.model_fields))
+        """The config's `monitoring` section (keys it does not know are ignored), else the
+        defaults."""
+        return cls.from_section(getattr(config, "monitoring", None), known_only=True)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()

@@ -66,7 +66,7 @@ import numpy as np
 import pandas as pd
 
 from keepwell.config import Simulation
-from keepwell.settings import init_checked, section_values
+from keepwell.settings import CheckedSection
 from keepwell.words import current_name
 from serving.decisions.selection import flag, risk_candidates, within_capacity
 from serving.planning.planner import ESTIMATE, ranking_score
@@ -99,20 +99,17 @@ class SimulationError(ValueError):
     """The simulation's inputs do not fit; the message names the column, policy or value."""
 
 
-class SimulationSettings(Simulation):
+class SimulationSettings(
+    CheckedSection, Simulation, error=SimulationError, what="simulation settings"
+):
     """The `simulation:` section of the config: `keepwell.config.Simulation` itself (the one
     declaration of its fields and defaults), with bad values as `SimulationError`."""
 
-    def __init__(self, **values: Any) -> None:
-        init_checked(super().__init__, values, SimulationError, "simulation settings")
-
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> SimulationSettings:
-        """The config's `simulation` section (a pydantic model or a mapping) else the defaults,
-        then the non-None `overrides` (command-line options); an unknown key is an error."""
-        values = section_values(getattr(config, "simulation", None))
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        """The config's `simulation` section else the defaults, then the non-None `overrides`
+        (command-line options); an unknown key is an error."""
+        return cls.from_section(getattr(config, "simulation", None), **overrides)
 
 
 @dataclass(frozen=True)

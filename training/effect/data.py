@@ -35,7 +35,7 @@ import pandas as pd
 
 from features.pipeline import build_snapshot_table
 from keepwell.config import Effect
-from keepwell.settings import section_values
+from keepwell.settings import CheckedSection
 from training.dataset import categorical_features
 
 if TYPE_CHECKING:
@@ -50,13 +50,13 @@ ORACLE_FILE = "oracle.parquet"
 HOLDOUT = "holdout"
 
 
-class EffectSettings(Effect):
+class EffectSettings(CheckedSection, Effect, what="effect settings"):
     """The `effect:` section of the config: `keepwell.config.Effect` itself (the one declaration
     of its fields and defaults)."""
 
     @classmethod
     def from_config(cls, config: Config) -> EffectSettings:
-        return cls(**section_values(getattr(config, "effect", None), cls.model_fields))
+        return cls.from_section(getattr(config, "effect", None), known_only=True)
 
 
 @dataclass
