@@ -21,17 +21,16 @@ MAX_FUNCTION_LINES = 80
 # lets none grow and no new one appear. `features/` and `keepwell/demo/` were being changed on
 # another branch (the point-in-time fix) and were left alone; the others are to be split.
 KNOWN_LONG_MODULES = {
-    "keepwell/config.py": 420,
+    "keepwell/config.py": 418,
     "keepwell/demo/emit.py": 497,
     "features/build.py": 475,
     "features/pipeline.py": 456,
     "training/effect/model.py": 457,
     "training/reasons.py": 473,
     "training/run.py": 435,
-    "serving/decisions/rules.py": 463,
     "serving/decisions/tiers.py": 486,
     "serving/scoring/scorer.py": 403,
-    "reporting/kpi/compute.py": 425,
+    "reporting/kpi/compute.py": 409,
 }
 KNOWN_LONG_FUNCTIONS = {
     "keepwell/demo/emit.py:emit_month": 99,

@@ -59,7 +59,8 @@ from reporting.kpi.model import (
     kpi_targets,
     prior_period,
 )
-from serving.decisions.rules import WorkingCalendar, complaint_deadlines, needed_arrow
+from serving.decisions.calendar import WorkingCalendar
+from serving.decisions.rules import complaint_deadlines, needed_arrow
 from serving.records.outcomes import DONE_OUTCOMES
 
 if TYPE_CHECKING:

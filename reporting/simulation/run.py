@@ -47,7 +47,8 @@ from reporting.simulation.core import (
     report_rows,
     simulate,
 )
-from serving.decisions.rules import WorkingCalendar, due_tasks_from_folder
+from serving.decisions.calendar import WorkingCalendar
+from serving.decisions.rules import due_tasks_from_folder
 from serving.decisions.tiers import ValueTiers, decide_frame, risk_tiers, value_inputs, value_scores
 from serving.planning.job import callback_flags, holdout_draw
 from serving.scoring.loading import load_champion, registry_uri

@@ -38,7 +38,8 @@ import pandas as pd
 
 from keepwell.contract.reading import read_folder
 from keepwell.words import current_name
-from serving.decisions.rules import WorkingCalendar, due_tasks, first_task_per_customer, read_tables
+from serving.decisions.calendar import WorkingCalendar
+from serving.decisions.rules import due_tasks, first_task_per_customer, read_tables
 from serving.decisions.tiers import (
     RISK_LABELS,
     contact_channels,

@@ -55,7 +55,7 @@ from serving.records.outcomes import task_id
 
 if TYPE_CHECKING:
     from keepwell.config import Config
-    from serving.decisions.rules import WorkingCalendar
+    from serving.decisions.calendar import WorkingCalendar
 
 MANDATORY_RULES = ("complaint_response", "complaint_resolution", "post_sale", "quarterly")
 RISK = "risk"

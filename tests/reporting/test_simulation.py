@@ -131,7 +131,7 @@ def test_oracle_retains_the_most(config):
 
 def test_policies_rank_like_the_planner(config):
     """The simulation's picks per RM are compose_plan's risk tasks for the same capacity."""
-    from serving.decisions.rules import WorkingCalendar
+    from serving.decisions.calendar import WorkingCalendar
     from serving.planning.planner import compose_plan, ranking_score
 
     rng = np.random.default_rng(11)

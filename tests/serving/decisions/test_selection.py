@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from reporting.simulation.core import MonthBook, simulate
-from serving.decisions.rules import WorkingCalendar
+from serving.decisions.calendar import WorkingCalendar
 from serving.decisions.selection import risk_candidates, within_capacity
 from serving.decisions.tiers import decide_frame
 from serving.planning.planner import compose_plan

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.decisions.rules import WorkingCalendar
+from serving.decisions.calendar import WorkingCalendar
 from serving.planning.job import carry_and_settle, holdout_draw
 from serving.planning.planner import PlanError, compose_plan, risk_deadlines
 
