@@ -49,7 +49,8 @@ from reporting.simulation.core import (
 )
 from serving.decisions.calendar import WorkingCalendar
 from serving.decisions.rules import due_tasks_from_folder
-from serving.decisions.tiers import ValueTiers, decide_frame, risk_tiers, value_inputs, value_scores
+from serving.decisions.tiers import decide_frame, risk_tiers
+from serving.decisions.value import ValueTiers, value_inputs, value_scores
 from serving.planning.job import callback_flags, holdout_draw
 from serving.scoring.loading import load_champion, registry_uri
 from serving.scoring.model import DECISION_FEATURES

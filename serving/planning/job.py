@@ -40,14 +40,8 @@ from keepwell.contract.reading import read_folder
 from keepwell.words import current_name
 from serving.decisions.calendar import WorkingCalendar
 from serving.decisions.rules import due_tasks, first_task_per_customer, read_tables
-from serving.decisions.tiers import (
-    RISK_LABELS,
-    contact_channels,
-    decide_frame,
-    target_tier,
-    value_inputs,
-    value_scores,
-)
+from serving.decisions.tiers import RISK_LABELS, contact_channels, decide_frame, target_tier
+from serving.decisions.value import value_inputs, value_scores
 from serving.planning.list_format import list_dates, read_list_table
 from serving.planning.planner import ESTIMATE, Plan, PlanError, compose_plan
 from serving.planning.write import load_scorer, write_plan

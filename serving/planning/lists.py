@@ -26,7 +26,8 @@ from typing import Any
 import pyarrow as pa
 
 from keepwell.words import ID_MAX_LENGTH, ID_PATTERN
-from serving.decisions.tiers import RISK_TIERS, VALUE_TIERS
+from serving.decisions.tiers import RISK_TIERS
+from serving.decisions.value import VALUE_TIERS
 from serving.planning.list_format import (
     LIST_COLUMNS,
     NULLABLE,

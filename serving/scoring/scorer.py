@@ -33,15 +33,8 @@ import pandas as pd
 from features.definitions import default_spec
 from keepwell.words import TARGETS, CallbackRule
 from serving.decisions.rules import first_task_per_customer
-from serving.decisions.tiers import (
-    RISK_LABELS,
-    ValueTiers,
-    decide_frame,
-    target_tier,
-    tier_code,
-    value_inputs,
-    value_scores,
-)
+from serving.decisions.tiers import RISK_LABELS, decide_frame, target_tier, tier_code
+from serving.decisions.value import ValueTiers, value_inputs, value_scores
 from serving.scoring.loading import load_parts
 from serving.scoring.model import DECISION_FEATURES, ServedModel, ServingSetupError
 from serving.scoring.schemas import Reason, ScoredCustomer

@@ -16,15 +16,13 @@ from serving.decisions.tiers import (
     HUMAN_CHANNELS,
     RISK_TIERS,
     SEGMENTS,
-    VALUE_TIERS,
     Decision,
-    ValueTiers,
     decide,
     decide_frame,
     risk_tiers,
     tier_code,
-    value_scores,
 )
+from serving.decisions.value import VALUE_TIERS, ValueTiers, value_scores
 
 
 def with_tiers(config: Config, **update) -> Config:

@@ -10,7 +10,8 @@ import pytest
 
 from features.store import OnlineStore, materialize
 from serving.decisions.rules import due_tasks_from_folder, first_task_per_customer
-from serving.decisions.tiers import ValueTiers, decide_frame, risk_tiers, value_scores
+from serving.decisions.tiers import decide_frame, risk_tiers
+from serving.decisions.value import ValueTiers, value_scores
 from serving.records.keys import Principal
 from serving.scoring.model import ServingSetupError
 from serving.scoring.scorer import Forbidden, Scorer
