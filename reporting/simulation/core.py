@@ -12,7 +12,7 @@ customers (pure: policies and the month loop; `reporting.simulation.run` reads t
   `has_task`, or a call by the same policy in the previous simulated month: a completed
   callback protects a customer for about three months in the demo bank's process), they were
   not reached within `planner.contact_cooldown_days` (`recently_contacted`), have no policy
-  callback held out in the current cycle (`policy_holdout`) and are not in the randomised risk
+  callback held out in the current cycle (`callback_holdout`) and are not in the randomised risk
   holdout of T's quarter (`serving.planning.job.holdout_draw`, never called by any policy).
   `channel`, `has_task` and the flags are optional columns of the book; absent means False
   (no `channel`: everyone is contacted).
@@ -89,7 +89,7 @@ MONTH_COLUMNS = (
 )
 # optional columns, as in the planner's book: the tier-matrix channel ("none": not contacted),
 # the planner's other flags (a flagged customer is never called) and a due mandatory task
-OPTIONAL_COLUMNS = ("channel", "policy_holdout", "recently_contacted", "has_task")
+OPTIONAL_COLUMNS = ("channel", "callback_holdout", "recently_contacted", "has_task")
 HAS_TASK = "has_task"
 # optional column ESTIMATE: the effect model's estimate (needed by policy effect)
 FIGURES = ("calls", "retained", "value_retained")

@@ -9,7 +9,7 @@ A customer is a **candidate** for a new risk task when
 * they do not already have a task (`taken`: a mandatory or carried task in the planner, a call
   in the previous month or a due mandatory task in the simulation);
 * they were not reached recently (`recently_contacted`) and have no policy callback held out in
-  the current cycle (`policy_holdout`: a risk call would contaminate that experiment);
+  the current cycle (`callback_holdout`: a risk call would contaminate that experiment);
 * they are not in the risk holdout (`in_holdout`): those are *held*, never called.
 
 The flags are optional columns of the book; absent means False.
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 # The planner's flag columns: optional booleans of the scored book (missing: False).
-FLAG_COLUMNS = ("in_holdout", "policy_holdout", "recently_contacted")
+FLAG_COLUMNS = ("in_holdout", "callback_holdout", "recently_contacted")
 NO_CONTACT = "none"
 
 
@@ -57,7 +57,7 @@ class Candidates:
 def risk_candidates(book: pd.DataFrame, taken: np.ndarray | None = None) -> Candidates:
     """The new risk-task candidates of a book (see the module docstring)."""
     contact = contactable(book)
-    eligible = contact & ~flag(book, "recently_contacted") & ~flag(book, "policy_holdout")
+    eligible = contact & ~flag(book, "recently_contacted") & ~flag(book, "callback_holdout")
     if taken is not None:
         eligible &= ~np.asarray(taken, bool)
     holdout = flag(book, "in_holdout")

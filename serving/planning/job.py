@@ -118,7 +118,7 @@ def callback_flags(callbacks: pd.DataFrame, day: dt.date, config: Config) -> dic
     cooldown = pd.Timedelta(days=config.planner.contact_cooldown_days)
     recent = callbacks["outcome"].eq("reached") & (done < start) & (done >= start - cooldown)
     return {
-        "policy_holdout": set(callbacks.loc[cycle, "customer_id"].astype(str)),
+        "callback_holdout": set(callbacks.loc[cycle, "customer_id"].astype(str)),
         "recently_contacted": set(callbacks.loc[recent, "customer_id"].astype(str)),
     }
 
@@ -227,7 +227,7 @@ def scored_frame(scorer: Scorer, say: Say) -> pd.DataFrame:
             "complaint_probability": prob["complaint"],
             "action": decided["action"].to_numpy(dtype=object),
             "channel": decided["channel"].to_numpy(dtype=object),
-            "policy_channel": contact_channels(frame, config).to_numpy(dtype=object),
+            "rule_channel": contact_channels(frame, config).to_numpy(dtype=object),
             "special_care": decided["special_care"].to_numpy(bool),
             "within_working_days": np.fromiter((within[k] for k in keys), int, count=n),
         }

@@ -33,7 +33,7 @@ purchase,
 Who gets no new risk task (`serving.decisions.selection`, shared with the decision simulation):
 a customer in the randomised risk holdout (`in_holdout`: the control
 group that lets the effect of risk calls be measured), a customer whose policy callback is
-currently held out (`policy_holdout`: a risk call would contaminate that experiment), and a
+currently held out (`callback_holdout`: a risk call would contaminate that experiment), and a
 customer contacted recently (`recently_contacted`). A customer with a mandatory task and a
 risk-tier contact gets one task carrying both (the mandatory rule; `rules` ends with "risk").
 
@@ -74,7 +74,7 @@ SCORED_COLUMNS = (
     "complaint_probability",
     "action",
     "channel",
-    "policy_channel",
+    "rule_channel",
     "special_care",
     "within_working_days",
 )
@@ -358,11 +358,11 @@ def _finish(
     mandatory = tasks["kind"].eq("mandatory").to_numpy()
     channel = np.where(
         mandatory,
-        scored["policy_channel"].to_numpy(dtype=object)[pos],
+        scored["rule_channel"].to_numpy(dtype=object)[pos],
         scored["channel"].to_numpy(dtype=object)[pos],
     )
     # a carried risk task whose matrix cell has become "no contact": the segment's channel
-    fallback = scored["policy_channel"].to_numpy(dtype=object)[pos]
+    fallback = scored["rule_channel"].to_numpy(dtype=object)[pos]
     channel = np.where(channel == "none", fallback, channel)
     # a complaint is answered by a person, never by questionnaire
     complaint = tasks["rule"].astype(str).str.startswith("complaint").to_numpy(bool)

@@ -107,7 +107,7 @@ def test_customers_the_planner_would_skip_are_never_called(config):
     """Recently reached (cooldown) and policy-holdout customers are out, as in the planner."""
     book = six().assign(
         recently_contacted=[False, False, True, False, False, False],  # A3: risk's first pick
-        policy_holdout=[False, False, False, False, True, False],  # B2: everyone's pick in b
+        callback_holdout=[False, False, False, False, True, False],  # B2: everyone's pick in b
     )
     out = run([(JAN, book)], ["risk", "oracle", "value_at_risk"], config)
     for name, result in out.items():
@@ -138,7 +138,7 @@ def test_policies_rank_like_the_planner(config):
     book = random_book(rng, rms=4, per_rm=40).assign(in_holdout=False)
     planner_book = book.assign(
         branch_id="B1", segment="hnw", value_tier="Priority", risk_tier="High", action="call",
-        channel="rm_call", policy_channel="rm_call", special_care=False, within_working_days=2,
+        channel="rm_call", rule_channel="rm_call", special_care=False, within_working_days=2,
     )  # fmt: skip
     empty = pd.DataFrame(columns=["customer_id", "rule", "rules", "deadline", "overdue", "detail"])
     carried = pd.DataFrame(columns=["customer_id", "deadline", "carried_from"])

@@ -44,7 +44,7 @@ def mixed_book(config, seed: int = 21, rms: int = 4, per_rm: int = 45) -> pd.Dat
             # them if the contact filter were missing
             "estimated_effect": rng.normal(0.02, 0.04, n),
             "in_holdout": rng.random(n) < 0.1,
-            "policy_holdout": rng.random(n) < 0.05,
+            "callback_holdout": rng.random(n) < 0.05,
             "recently_contacted": rng.random(n) < 0.05,
         }
     )
@@ -52,7 +52,7 @@ def mixed_book(config, seed: int = 21, rms: int = 4, per_rm: int = 45) -> pd.Dat
     decided = decide_frame(book, config)
     book["action"] = decided["action"].to_numpy(dtype=object)
     book["channel"] = decided["channel"].to_numpy(dtype=object)
-    book["policy_channel"] = book["channel"]
+    book["rule_channel"] = book["channel"]
     book["special_care"] = False
     return book
 

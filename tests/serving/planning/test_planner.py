@@ -29,7 +29,7 @@ def customer(cid: str, **over) -> dict:
         "complaint_probability": 0.05,
         "action": "contact this week: service recovery",
         "channel": "call_centre",
-        "policy_channel": "call_centre",
+        "rule_channel": "call_centre",
         "special_care": False,
         "within_working_days": 5,
     }
@@ -170,7 +170,7 @@ def test_holdout_and_recent_contacts_get_no_risk_task_but_keep_mandatory(config,
     books = book(
         customer("H", in_holdout=True),
         customer("HM", in_holdout=True),
-        customer("P", policy_holdout=True),
+        customer("P", callback_holdout=True),
         customer("R", recently_contacted=True),
         customer("OK"),
     )
@@ -196,7 +196,7 @@ def test_carried_risk_tasks_come_before_new_ones_with_their_deadline(config, cal
 
 def test_each_rm_gets_its_own_ranks_and_complaints_go_to_a_person(config, calendar):
     books = book(
-        low("A", policy_channel="e_questionnaire"),
+        low("A", rule_channel="e_questionnaire"),
         customer("B", rm_id="RM2"),
         customer("C", rm_id="RM2", value_score=50.0),
     )
