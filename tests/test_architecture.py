@@ -25,7 +25,6 @@ KNOWN_LONG_MODULES = {
     "keepwell/demo/emit.py": 497,
     "features/build.py": 475,
     "features/pipeline.py": 456,
-    "training/effect/model.py": 457,
     "training/reasons.py": 473,
     "training/run.py": 435,
     "reporting/kpi/compute.py": 409,

@@ -35,14 +35,8 @@ from features.pipeline import monthly_as_of_dates, open_data
 from keepwell.io import write_text
 from training.dataset import default_last_as_of
 from training.effect.data import EffectSettings, build_effect_data, oracle_effects
-from training.effect.model import (
-    EffectModel,
-    bootstrap_qini_difference,
-    fit_effect_model,
-    fit_risk_model,
-    qini_curve,
-    uplift_metrics,
-)
+from training.effect.metrics import bootstrap_qini_difference, qini_curve, uplift_metrics
+from training.effect.model import EffectModel, fit_effect_model, fit_risk_model
 from training.effect.pyfunc import example_frame, log_effect_model
 from training.plots import new_figure, save_figures
 from training.registry import (

@@ -16,15 +16,14 @@ from features.pipeline import build_snapshot_table, monthly_as_of_dates
 from keepwell.workspace import Workspace
 from training.effect.data import EffectSettings, build_effect_data, month_after, read_callbacks
 from training.effect.logit import logit_tau
-from training.effect.model import (
-    EffectModel,
+from training.effect.metrics import (
     bootstrap_qini_difference,
-    fit_effect_model,
     qini_coefficient,
     qini_curve,
     spearman,
     uplift_at,
 )
+from training.effect.model import EffectModel, fit_effect_model
 
 DATES = monthly_as_of_dates(dt.date(2025, 6, 1), 3)  # inside the small bank, labelled
 
