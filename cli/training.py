@@ -1,4 +1,5 @@
-"""`keepwell train | evaluate | promote`: the model jobs of `training.run` on the command line."""
+"""`keepwell train | evaluate | promote`: the model jobs of `training.run` and
+`training.registered` on the command line."""
 
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ def evaluate(
 ) -> None:
     """Evaluate the registered models (by alias) on the newest held-out period of the data."""
     from training.evaluate import render_table
-    from training.run import evaluate_registered
+    from training.registered import evaluate_registered
 
     ws = open_workspace(config, workspace)
     evaluation, path, versions = model_job(
@@ -136,7 +137,7 @@ def promote(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Make each challenger the champion unless it is worse on the same held-out period."""
-    from training.run import promote as run_promote
+    from training.registered import promote as run_promote
 
     ws = open_workspace(config, workspace)
     decisions = model_job(

@@ -39,6 +39,7 @@ from training.effect.metrics import bootstrap_qini_difference, qini_curve, uplif
 from training.effect.model import EffectModel, fit_effect_model, fit_risk_model
 from training.effect.pyfunc import example_frame, log_effect_model
 from training.plots import new_figure, save_figures
+from training.registered import registered_probabilities
 from training.registry import (
     CHALLENGER,
     CHAMPION,
@@ -48,7 +49,7 @@ from training.registry import (
     set_alias,
     setup_mlflow,
 )
-from training.run import code_version, registered_probabilities
+from training.run import code_version
 from training.split import time_split
 
 if TYPE_CHECKING:
