@@ -212,11 +212,11 @@ def compose_plan(
     # positions by id through a hash index (pandas 3's `isin` on Arrow strings loops in Python)
     index = pd.Index(scored["customer_id"].astype(str).to_numpy(dtype=object))
 
-    # mandatory: every due task of a customer in the scored
+    # mandatory: every due task of a customer in the scored frame
     m_all = index.get_indexer(mandatory["customer_id"].astype(str).to_numpy(dtype=object))
     m = mandatory[m_all >= 0]
     m_pos = m_all[m_all >= 0]
-    # carried: unfinished risk tasks of customers still in the scored and without a mandatory task
+    # carried: unfinished risk tasks of customers still scored and without a mandatory task
     c_all = index.get_indexer(carried["customer_id"].astype(str).to_numpy(dtype=object))
     in_mandatory = np.zeros(len(scored), bool)
     in_mandatory[m_pos] = True
@@ -352,7 +352,7 @@ def rule_actions(config: Config) -> dict[str, str]:
 def _finish(
     tasks: pd.DataFrame, scored: pd.DataFrame, day: dt.date, config: Config
 ) -> pd.DataFrame:
-    """The public columns of the tasks: scored facts at each task's position, risk-task channel
+    """The public columns of the tasks: the scored facts at each task's position, risk-task channel
     from the tier matrix, mandatory-task channel from the segment strategy."""
     pos = tasks["pos"].to_numpy(int)
     mandatory = tasks["kind"].eq("mandatory").to_numpy()
