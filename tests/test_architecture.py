@@ -70,8 +70,18 @@ def private_imports(path: Path) -> list[str]:
     return found
 
 
+# Left for the branch that is changing keepwell/contract and keepwell/demo (the point-in-time
+# fix): renaming these helpers there would only make that merge harder. The list only shrinks.
+PRIVATE_IMPORTS_LEFT = {
+    "keepwell/contract/validation.py:16 imports keepwell.contract.reading._first_line",
+    "keepwell/demo/emit.py:9 imports keepwell.demo.arrow._ts",
+}
+
+
 def test_no_module_imports_a_private_name_of_another():
     found = [line for path in modules() for line in private_imports(path)]
+    assert set(found) >= PRIVATE_IMPORTS_LEFT, "fixed: drop it from PRIVATE_IMPORTS_LEFT"
+    found = [line for line in found if line not in PRIVATE_IMPORTS_LEFT]
     assert not found, "make the name public or keep its use in its module:\n" + "\n".join(found)
 
 

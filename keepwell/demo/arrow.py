@@ -15,7 +15,7 @@ def _us(days: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(days, dtype=np.float64) * US_PER_DAY).astype(np.int64)
 
 
-def ts_array(days: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+def _ts(days: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     us = _us(np.nan_to_num(days, nan=0.0))
     mask = None if valid is None else ~valid
     return pa.array(us, type=pa.int64(), mask=mask).cast(TS)

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 
 from keepwell.config import SEGMENTS, Config
-from keepwell.demo.arrow import ts_array
+from keepwell.demo.arrow import _ts
 from keepwell.demo.population import Customers, Rms
 from keepwell.demo.process import HNW, INSTITUTIONAL, PROTECTION, QUARTER_DAYS, RETAIL, Month, State
 
@@ -388,8 +388,8 @@ class Book:
                 "disabled": pa.array(p.disabled, pa.bool_()),
                 "rm_id": pa.array(self.rms.rm_id[p.rm], pa.string()),
                 "branch_id": pa.array(self.rms.branch_id[p.rm], pa.string()),
-                "opened_at": ts_array(st.opened_day + 0.375),
-                "closed_at": ts_array(self.closed, ~np.isnan(self.closed)),
+                "opened_at": _ts(st.opened_day + 0.375),
+                "closed_at": _ts(self.closed, ~np.isnan(self.closed)),
                 "name": pa.array(p.name, pa.string()),
                 "phone": pa.array(p.phone, pa.string()),
             }
@@ -414,8 +414,8 @@ class Book:
                 ),
                 "product_type": pa.array(PRODUCTS[ht], pa.string()),
                 "product_risk": pa.array(hr, pa.int8()),
-                "opened_at": ts_array(ho),
-                "closed_at": ts_array(hx, ~is_open),
+                "opened_at": _ts(ho),
+                "closed_at": _ts(hx, ~is_open),
                 "balance": pa.array(np.round(balance, 2), pa.float64()),
             }
         )
@@ -431,7 +431,7 @@ class Book:
         out["transactions"] = pa.table(
             {
                 "customer_id": pa.array(ids[t["cust"]], pa.string()),
-                "ts": ts_array(t["t"]),
+                "ts": _ts(t["t"]),
                 "amount": pa.array(t["amount"], pa.float64()),
                 "direction": pa.array(np.where(t["out"], "out", "in"), pa.string()),
                 "channel": pa.array(CHANNELS[t["channel"]], pa.string()),
@@ -442,7 +442,7 @@ class Book:
         out["sessions"] = pa.table(
             {
                 "customer_id": pa.array(ids[s["cust"]], pa.string()),
-                "ts": ts_array(s["t"]),
+                "ts": _ts(s["t"]),
                 "channel": pa.array(np.where(s["app"], "app", "web"), pa.string()),
             }
         )
@@ -454,9 +454,9 @@ class Book:
                     pa.string(),
                 ),
                 "customer_id": pa.array(ids[c["cust"]], pa.string()),
-                "opened_at": ts_array(c["t"]),
-                "first_response_at": ts_array(c["first_response"], ~np.isnan(c["first_response"])),
-                "resolved_at": ts_array(c["resolved"], ~np.isnan(c["resolved"])),
+                "opened_at": _ts(c["t"]),
+                "first_response_at": _ts(c["first_response"], ~np.isnan(c["first_response"])),
+                "resolved_at": _ts(c["resolved"], ~np.isnan(c["resolved"])),
                 "category": pa.array(CATEGORIES[c["category"]], pa.string()),
                 "severity": pa.array(SEVERITIES[c["severity"]], pa.string()),
             }
@@ -471,8 +471,8 @@ class Book:
                 ),
                 "customer_id": pa.array(ids[k["cust"]], pa.string()),
                 "reason": pa.array(k["reason"].tolist(), pa.string()),
-                "due_at": ts_array(k["due"]),
-                "done_at": ts_array(k["done"], ~np.isnan(k["done"])),
+                "due_at": _ts(k["due"]),
+                "done_at": _ts(k["done"], ~np.isnan(k["done"])),
                 "outcome": pa.array(k["outcome"].tolist(), pa.string()),
                 "satisfaction": pa.array(
                     np.nan_to_num(sat).astype(np.int8), pa.int8(), mask=np.isnan(sat)

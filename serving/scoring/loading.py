@@ -18,7 +18,7 @@ import pandas as pd
 
 from features.definitions import default_spec
 from features.store import OnlineStore, StoreError
-from keepwell.contract.reading import first_line, read_folder
+from keepwell.contract.reading import read_folder
 from keepwell.words import TARGETS
 from serving.decisions.rules import due_tasks_from_folder
 from serving.scoring.model import DECISION_FEATURES, ServedModel, ServingSetupError
@@ -161,6 +161,12 @@ def rm_map(folder: Path) -> pd.Series:
     return pd.Series(
         table["rm_id"].to_numpy(dtype=object), index=table["customer_id"].astype(str), dtype=object
     )
+
+
+def first_line(exc: BaseException) -> str:
+    """The error's first line: a contract report quotes offending rows below it."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 def load_parts(
