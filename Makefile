@@ -50,7 +50,7 @@ browser:  ## install Debian's chromium for the browser test (skipped, with a rea
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium \
 	  >/dev/null; } || echo "could not install chromium: the browser test will be skipped"
 
-test: install browser  ## run the default test suite (code, data and model tiers)
+test: lint browser  ## lint, then run the default test suite (code, data and model tiers)
 	$(BIN)/python -m pytest
 
 test-slow: install  ## run the slow checks (scale, load) as well
@@ -59,9 +59,10 @@ test-slow: install  ## run the slow checks (scale, load) as well
 bench: install  ## run the benchmarks and rewrite docs/benchmarks.md
 	$(BIN)/python -m bench.run
 
-lint: install  ## ruff check and format check
+lint: install  ## ruff check, format check and the import contracts (.importlinter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install  ## ruff fix and format
 	$(BIN)/ruff check --fix .

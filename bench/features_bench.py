@@ -95,7 +95,7 @@ def bench_dates(folder: Path, snapshots: int) -> list[dt.date]:
 
 
 def _subset_spec(config):
-    from features.spec import default_spec
+    from features.definitions import default_spec
 
     spec = default_spec(config)
     return spec.select(SUBSET)

@@ -50,7 +50,7 @@ from pathlib import Path
 from keepwell.config import load_config
 from keepwell.workspace import Workspace
 from features.pipeline import open_data
-from serving.plan_run import plan_day
+from serving.planning.job import plan_day
 
 data, root = Path(sys.argv[1]), Path(sys.argv[2])
 cfg = load_config()
@@ -64,9 +64,9 @@ seconds = time.perf_counter() - began
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 # baseline: plain LightGBM on the same book
 import pandas as pd
-from serving.plan_write import load_scorer
+from serving.planning.write import load_scorer
 scorer, _ = load_scorer(ws, cfg, day, data, lambda m: None)
-frame = scorer.book.frame(list(scorer.book.columns))
+frame = scorer.snapshot.frame(list(scorer.snapshot.columns))
 t0 = time.perf_counter()
 for served in scorer.models.values():
     served.fitted.predict_proba(frame, threads=1)

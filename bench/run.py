@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from keepwell.privacy import disable_telemetry
+
 BENCHES = [
     "bench.demo_bench",
     "bench.features_bench",
@@ -16,6 +18,7 @@ BENCHES = [
 
 
 def main() -> None:
+    disable_telemetry()  # before any benchmark imports MLflow or BentoML
     names = sys.argv[1:] or BENCHES
     for name in names:
         print(f"== {name}", flush=True)

@@ -48,10 +48,7 @@ from bench.load_client import (
 )
 from bench.report import update_section
 from bench.serving_report import CONCURRENCY, render
-
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+from keepwell.privacy import disable_telemetry
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WORKSPACE = Path("/tmp/keepwell-serving-bench")
@@ -60,7 +57,7 @@ SIZES = (1, 100)
 
 # -- workspace ---------------------------------------------------------------------------------
 def keepwell(ws: Path, *args: str) -> None:
-    cmd = [sys.executable, "-m", "keepwell.cli", "--workspace", str(ws), *args]
+    cmd = [sys.executable, "-m", "cli", "--workspace", str(ws), *args]
     print("$", " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
 
@@ -78,7 +75,7 @@ def prepare(ws: Path, customers: int) -> None:
 
 def new_key(ws: Path) -> str:
     from keepwell.config import load_config
-    from serving.auth import KeyStore
+    from serving.records.keys import KeyStore
 
     config = load_config()
     return KeyStore(ws / config.paths.keys).create("crm", label="serving bench")[1]
@@ -93,7 +90,7 @@ def sample_ids(book_ids: np.ndarray, size: int, count: int, seed: int) -> list[l
 def mlflow_body(scorer: Any, ids: list[str]) -> bytes:
     """The churn model's input for `ids` as `dataframe_split`, values as the store holds them."""
     features = list(scorer.models["churn"].fitted.features)
-    rows = scorer.book.take(scorer.book.positions(ids))
+    rows = scorer.snapshot.take(scorer.snapshot.positions(ids))
     frame = rows.frame(features)
     data = json.loads(frame.to_json(orient="split", index=False))
     return json.dumps(
@@ -108,7 +105,7 @@ def in_process(scorer: Any, id_sets: dict[int, list[list[str]]]) -> dict[int, di
     for size, sets in id_sets.items():
         matrices = []
         for ids in sets:
-            rows = scorer.book.take(scorer.book.positions(ids))
+            rows = scorer.snapshot.take(scorer.snapshot.positions(ids))
             matrices.append(
                 [
                     (m.fitted.booster, rows.matrix(m.fitted.features, m.fitted.categories))
@@ -134,10 +131,10 @@ def in_process(scorer: Any, id_sets: dict[int, list[list[str]]]) -> dict[int, di
 # -- where explanations are computed -----------------------------------------------------------
 def explanation_costs(scorer: Any, load_seconds: float) -> dict[str, Any]:
     """Precompute (score the whole book), on request (per call), cached (a dict of JSON)."""
-    from serving.auth import Principal
+    from serving.records.keys import Principal
 
     crm = Principal("bench", "crm")
-    ids = scorer.book.ids.tolist()
+    ids = scorer.snapshot.ids.tolist()
     began = time.perf_counter()
     cache: dict[str, bytes] = {}
     for i in range(0, len(ids), 1000):
@@ -153,7 +150,7 @@ def explanation_costs(scorer: Any, load_seconds: float) -> dict[str, Any]:
     del held
     per_request = {}
     for size in SIZES:
-        sets = sample_ids(scorer.book.ids, size, 200 if size == 1 else 40, seed=size)
+        sets = sample_ids(scorer.snapshot.ids, size, 200 if size == 1 else 40, seed=size)
         times, hits = [], []
         for s in sets:
             t0 = time.perf_counter()
@@ -167,7 +164,7 @@ def explanation_costs(scorer: Any, load_seconds: float) -> dict[str, Any]:
             "p99": np.percentile(times, 99) * 1000,
             "hit_p50": np.percentile(hits, 50) * 1000,
         }
-    book = scorer.book
+    book = scorer.snapshot
     book_bytes = sum(c.nbytes for c in book.columns.values()) + book.ids.nbytes
     book_bytes += sys.getsizeof(book._position) + sum(sys.getsizeof(i) for i in ids)
     return {
@@ -224,7 +221,7 @@ def run_keepwell(
     command = [
         sys.executable,
         "-m",
-        "keepwell.cli_serve",
+        "cli.serve",
         "--workspace",
         str(ws),
         "serve",
@@ -302,12 +299,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    disable_telemetry()  # the server and the mlflow baseline inherit the switches
     args = parse(sys.argv[1:] if argv is None else argv)
     ws = args.workspace.resolve()
     prepare(ws, args.customers)
     from keepwell.config import load_config
     from keepwell.workspace import Workspace
-    from serving.scoring import Scorer
+    from serving.scoring.scorer import Scorer
 
     config = load_config()
     began = time.perf_counter()
@@ -316,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     key = new_key(ws)
     info: dict[str, Any] = {
         "date": dt.date.today().isoformat(),
-        "customers": len(scorer.book),
+        "customers": len(scorer.snapshot),
         "as_of": scorer.as_of,
         "requests": f"{args.requests:,} single-id, {args.batch_requests:,} 100-id",
         "time_limit": args.time_limit,
@@ -326,8 +324,8 @@ def main(argv: list[str] | None = None) -> None:
         "ready_mlflow": float("nan"),
     }
     id_sets = {
-        1: sample_ids(scorer.book.ids, 1, 500, 1),
-        100: sample_ids(scorer.book.ids, 100, 100, 2),
+        1: sample_ids(scorer.snapshot.ids, 1, 500, 1),
+        100: sample_ids(scorer.snapshot.ids, 100, 100, 2),
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEPWELL_", "MLFLOW_"))}
     cells = run_keepwell(ws, env, key, id_sets, args, info)

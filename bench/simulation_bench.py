@@ -9,7 +9,7 @@ things, `keepwell.demo.process`), in child processes and cached under `workspace
 
 1. a demo bank with that h (`demo_<customers>c_<months>m_s<seed>_h<h>`);
 2. the churn and complaint champions trained on it (`training.run.train`, default configuration,
-   aliased `champion`) and, when `training.uplift` exists, the callback effect model
+   aliased `champion`) and, when `training.effect.model` exists, the callback effect model
    (`train_effect`); the simulation uses its *newest* version whatever its alias (champion or
    challenger only, shown in the table), so the benchmark shows what the model does even when
    the promotion rule keeps it from `keepwell plan --rank-by uplift`;
@@ -34,7 +34,7 @@ from typing import Any
 
 from bench.report import machine, table, update_section
 from keepwell.io import atomic_path
-from serving.simulation import POLICIES, report_rows
+from reporting.simulation.core import POLICIES, report_rows
 
 REPO = Path(__file__).resolve().parents[1]
 PLOT = REPO / "docs" / "simulation.png"
@@ -73,13 +73,13 @@ import sys
 from pathlib import Path
 from keepwell.config import load_config
 from keepwell.workspace import Workspace
-from serving.simulation_run import effect_function
+from reporting.simulation.run import effect_function
 
 data, root, threads = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 cfg = load_config(overrides={"training": {"threads": threads}})
 train_effect = effect_function("train_effect")
 if train_effect is None:
-    print("no callback effect model package (training.uplift): the uplift policy is left out")
+    print("no callback effect model package (training.effect.model): the uplift policy is left out")
 else:
     train_effect(data, cfg, Workspace.open(root, cfg))
     print("trained the callback effect model")
@@ -90,7 +90,7 @@ import json, sys
 from pathlib import Path
 from keepwell.config import load_config
 from keepwell.workspace import Workspace
-from serving.simulation_run import load_effect, run_simulation, write_report
+from reporting.simulation.run import load_effect, run_simulation, write_report
 
 data, root, months, calls = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 cfg = load_config()

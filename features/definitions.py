@@ -33,7 +33,7 @@ import ibis.expr.datatypes as dtypes
 
 from features.families import activity, care, profile, relationship, service, trend, value
 from features.families.common import DIGITAL_CHANNELS, PRODUCT_TYPES, TXN_CHANNELS, Params
-from features.spec import FeatureDef
+from features.spec import FeatureDef, FeatureSpec
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -93,6 +93,11 @@ def spec_params(config: Config) -> tuple[tuple[str, str], ...]:
 
 
 # -- derived columns --------------------------------------------------------------------------
+
+
+def default_spec(config: Config) -> FeatureSpec:
+    """Every Keepwell feature, with windows and policy values from `config`."""
+    return FeatureSpec(tuple(feature_definitions(config)), spec_params(config))
 
 
 def working_day_deadlines(

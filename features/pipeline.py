@@ -254,7 +254,7 @@ def build_snapshot_table(
     import ibis
 
     from features.build import build_features
-    from features.spec import default_spec
+    from features.definitions import default_spec
 
     data = (
         data_dir

@@ -11,7 +11,8 @@ language for relationship managers. The arithmetic lives in two declarative laye
   difference, a popcount...), evaluated by `features.build` with a `features.build.SnapshotView`.
 
 A `FeatureSpec` is an ordered tuple of definitions with a version hash that changes whenever a
-definition (or a policy parameter it depends on) changes. `default_spec(config)` gives the full set.
+definition (or a policy parameter it depends on) changes.
+`features.definitions.default_spec(config)` gives the full set.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from keepwell.words import feature_sentence
 
 if TYPE_CHECKING:
-    from keepwell.config import Config
+    pass
 
 FAMILIES: tuple[str, ...] = (
     "activity",
@@ -343,10 +344,3 @@ def _columns_of(table: Any) -> Sequence[str]:
     if cols is not None:
         return list(cols)
     return list(table)
-
-
-def default_spec(config: Config) -> FeatureSpec:
-    """Every Keepwell feature, with windows and policy values from `config`."""
-    from features.definitions import feature_definitions, spec_params
-
-    return FeatureSpec(tuple(feature_definitions(config)), spec_params(config))

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from keepwell.words import Channel, RiskTier, ValueTier, renamed
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "keepwell.yaml"
 
@@ -110,14 +112,9 @@ class RiskCuts(_Frozen):
     medium: RiskCut
 
 
-TierKey = Literal["vip", "priority", "standard"]
-RiskKey = Literal["high", "medium", "low"]
-# serving.schemas.Channel (kept here too: the core config does not import serving)
-ChannelName = Literal["rm_call", "call_centre", "e_questionnaire", "visit", "none"]
-
-
 class ValueInput(_Frozen):
-    """One input of the value score: weight x f(x), f chosen by `transform` (serving/tiers.py)."""
+    """One input of the value score: weight x f(x), f chosen by `transform`
+    (serving/decisions/tiers.py)."""
 
     weight: float
     transform: Literal["log1p", "linear", "ordinal"]
@@ -163,8 +160,8 @@ class Tiers(_Frozen):
     value_cut_points: ValueCuts
     risk_cut_points: RiskCuts
     value_weights: dict[str, ValueInput]
-    matrix: dict[TierKey, dict[RiskKey, MatrixCell]]
-    segment_channel: dict[Segment, dict[RiskKey, ChannelName]]
+    matrix: dict[ValueTier, dict[RiskTier, MatrixCell]]
+    segment_channel: dict[Segment, dict[RiskTier, Channel]]
     unknown_segment: Segment = "retail"
     special_care: SpecialCare
 
@@ -188,9 +185,12 @@ class Capacity(_Frozen):
 
 
 class Planner(_Frozen):
-    """The daily callback planner (serving/planner.py)."""
+    """The daily callback planner (serving/planning/planner.py)."""
 
-    rank_by: Literal["value_at_risk", "risk", "uplift"] = "value_at_risk"
+    rank_by: Annotated[Literal["value_at_risk", "risk", "effect"], renamed("planner.rank_by")] = (
+        "value_at_risk"
+    )
+
     complaint_weight: float = Field(default=0.5, ge=0)  # a complaint's cost against a churn's
     risk_holdout_share: float = Field(default=0.10, ge=0, lt=1)
     holdout_salt: str = Field(default="keepwell-risk-holdout", min_length=1)
@@ -213,7 +213,8 @@ class Kpi(_Frozen):
 
 
 class Monitoring(_Frozen):
-    """`keepwell monitor`: drift since the champions' training window (training/monitoring.py)."""
+    """`keepwell monitor`: drift since the champions' training window
+    (reporting/monitoring/drift.py)."""
 
     bins: int = Field(default=10, ge=2, le=100)
     psi_warn: float = Field(default=0.10, gt=0)
@@ -226,13 +227,13 @@ class Monitoring(_Frozen):
     def _bounds(self) -> Monitoring:
         if self.psi_warn > self.psi_retrain:
             raise ValueError(
-                f"psi_warn ({self.psi_warn}) must not exceed psi_retrain ({self.psi_retrain})"
+                f"need 0 < psi_warn <= psi_retrain, got {self.psi_warn} and {self.psi_retrain}"
             )
         return self
 
 
 class Effect(_Frozen):
-    """The callback effect (uplift) model, `keepwell train-effect` (training/uplift*.py)."""
+    """The callback effect model, `keepwell train-effect` (training/effect/)."""
 
     reasons: tuple[str, ...] = ("post_sale", "quarterly")
     lead_days: int = Field(default=7, ge=0)
@@ -256,7 +257,7 @@ class Effect(_Frozen):
 
 
 class Simulation(_Frozen):
-    """`keepwell simulate` (serving/simulation.py)."""
+    """`keepwell simulate` (reporting/simulation/core.py)."""
 
     months: int = Field(default=6, ge=1)
     calls_per_rm: int = Field(default=40, ge=0)

@@ -39,8 +39,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from features.mapping import load_mapping
+from features.pipeline import build_snapshot_table
+from training import baselines
 from training.fitted import FittedModel
 from training.metrics import roc_auc
+from training.model import categories_of, encoder, fit_target
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -83,8 +87,6 @@ def load_mapped_snapshot(
     nominal as-of date is used). Rows with an unknown label are dropped (and counted); the
     label becomes 0/1.
     """
-    from features.mapping import load_mapping
-    from features.pipeline import build_snapshot_table
 
     loaded = load_mapping(mapping) if isinstance(mapping, (str, Path)) else mapping
     if loaded.snapshot is None:
@@ -180,7 +182,6 @@ def fit_model(
     """Keepwell's LightGBM for `target`, trained exactly as the product trains it
     (`training.model.fit_target`: one booster per configured shape early-stopped on `valid`,
     the shape chosen on `valid`, calibrated on `valid`), with LightGBM seeded by `seed`."""
-    from training.model import fit_target
 
     seeded = config.model_copy(
         update={"training": config.training.model_copy(update={"seed": seed})}
@@ -200,8 +201,6 @@ def fit_default_lightgbm(
     """`lightgbm.LGBMClassifier()` with default settings on the same encoded inputs (categories
     natively); returns the encoder and the fitted classifier."""
     import lightgbm as lgb
-
-    from training.model import categories_of, encoder
 
     enc = encoder(target, features, categories_of(train, categorical))
     clf = lgb.LGBMClassifier(random_state=seed, n_jobs=threads, verbosity=-1)
@@ -267,8 +266,6 @@ def cross_validate(
     """
     from sklearn.model_selection import train_test_split
 
-    from training.baselines import fit_logistic
-
     y = _check_frame(frame, target, features, categorical)
     training = config.training.model_copy(update={"threads": threads})
     config = config.model_copy(update={"training": training})
@@ -298,7 +295,7 @@ def cross_validate(
         seconds["model"] += time.perf_counter() - start
 
         start = time.perf_counter()
-        logistic = fit_logistic(train, target, features, categorical, seed=seed)
+        logistic = baselines.fit_logistic(train, target, features, categorical, seed=seed)
         oof["logistic"][test_rows] = logistic.predict_proba(test)
         seconds["logistic"] += time.perf_counter() - start
 

@@ -25,13 +25,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from features.dates import parse_day
+from features.pipeline import LoadedData, build_snapshot_table, monthly_as_of_dates, open_data
+from keepwell.words import TARGETS
+
 if TYPE_CHECKING:
     from features.pipeline import LoadedData
     from features.spec import FeatureSpec
     from keepwell.config import Config
 
 Progress = Callable[[str], None]
-TARGETS = ("churn", "complaint")
 KEYS = ("customer_id", "as_of")
 
 
@@ -90,7 +93,6 @@ def snapshot_dates(
 
     Raises `TrainingDataError` naming the dates and the data's range when it cannot.
     """
-    from features.pipeline import monthly_as_of_dates
 
     if snapshots < 1:
         raise TrainingDataError(f"training.split.snapshots must be at least 1, got {snapshots}")
@@ -180,8 +182,6 @@ def load_training_data(
     `snapshots` to `config.training.split.snapshots`. Mapped one-row-per-customer data (a
     snapshot mapping) has a single as_of: the mapping's, whatever `snapshots` says.
     """
-    from features.dates import parse_day
-    from features.pipeline import LoadedData, build_snapshot_table, open_data
 
     if isinstance(data, LoadedData):
         loaded = data

@@ -12,6 +12,7 @@ pickle, so that an artifact can be read by any LightGBM and inspected by a perso
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -80,6 +81,46 @@ class Calibrator:
                    float(data.get("a", 1.0)), float(data.get("b", 0.0)))  # fmt: skip
 
 
+CHUNK = 200_000  # rows per booster call: bounds the memory of a million-customer book
+
+
+def probabilities(
+    model: FittedModel,
+    matrix_of: Callable[[int, int], Any],
+    n: int,
+    *,
+    threads: int = 0,
+    chunk: int = CHUNK,
+    contributions: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The one way Keepwell turns features into probabilities: calibrated, clipped to [0, 1],
+    `chunk` rows at a time. `matrix_of(lo, hi)` gives the booster input of rows [lo, hi)
+    (`FittedModel.matrix` of a frame slice, or the served snapshot's `Rows.matrix`).
+
+    With `contributions` the margin is the row sum of LightGBM's TreeSHAP contributions
+    (`pred_contrib`, returned too, for the reasons) rather than a second `raw_score` predict; the
+    two margins agree to rounding. The scorer, the planner, the simulation, monitoring,
+    evaluation and the logged pyfunc (hence promotion) all call this."""
+    prob = np.empty(n, dtype=float)
+    parts = []
+    for lo in range(0, n, chunk):
+        hi = min(lo + chunk, n)
+        x = matrix_of(lo, hi)
+        if contributions:
+            contrib = np.asarray(
+                model.booster.predict(x, pred_contrib=True, num_threads=threads), dtype=float
+            )
+            parts.append(contrib)
+            margin = contrib.sum(axis=1)
+        else:
+            margin = model.booster.predict(x, raw_score=True, num_threads=threads)
+        prob[lo:hi] = np.clip(model.calibrator(margin), 0.0, 1.0)
+    if not contributions:
+        return prob, None
+    width = len(model.features) + 1
+    return prob, np.concatenate(parts) if parts else np.empty((0, width), dtype=float)
+
+
 @dataclass
 class FittedModel:
     """One target's model. `features` is the input order; `categories` the levels of each
@@ -124,7 +165,11 @@ class FittedModel:
         )
 
     def predict_proba(self, frame: pd.DataFrame, *, threads: int = 0) -> np.ndarray:
-        return self.calibrator(self.margin(frame, threads=threads))
+        """Calibrated probabilities of a feature frame (`probabilities`, in chunks)."""
+        prob, _ = probabilities(
+            self, lambda lo, hi: self.matrix(frame.iloc[lo:hi]), len(frame), threads=threads
+        )
+        return prob
 
     def contributions(self, frame: pd.DataFrame, *, threads: int = 0) -> np.ndarray:
         """TreeSHAP contributions in margin units: (rows, features + 1), the last column the

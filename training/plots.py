@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from keepwell.io import atomic_path
+from training.evaluate import NOT_PROBABILITIES
+from training.metrics import expected_calibration_error
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 TIER_COLOURS = {"High": "#c0392b", "Medium": "#e67e22", "Low": "#27ae60"}
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     """A figure on its own Agg canvas (no pyplot, no global backend)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -52,7 +54,7 @@ def roc_pr_figure(y: np.ndarray, scores: Mapping[str, np.ndarray], *, title: str
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
 
     y, scores = _arrays(y, scores)
-    fig = _figure(11, 4.8)
+    fig = new_figure(11, 4.8)
     roc, pr = fig.subplots(1, 2)
     two_classes = 0 < y.sum() < len(y)
     for name, p in scores.items():
@@ -104,10 +106,9 @@ def calibration_figure(
 ) -> Figure:
     """Reliability diagram (mean score against outcome rate in `bins` equal-count bins, the
     diagonal being perfect calibration) above a histogram of the scores (log count)."""
-    from training.metrics import expected_calibration_error
 
     y, p_by_name = _arrays(y, p_by_name)
-    fig = _figure(6.5, 7)
+    fig = new_figure(6.5, 7)
     top, bottom = fig.subplots(2, 1, height_ratios=(3, 1.3))
     points = {name: reliability_points(y, p, bins) for name, p in p_by_name.items()}
     reach = [float(np.max(a)) for m, r, _ in points.values() for a in (m, r) if len(a)]
@@ -153,7 +154,7 @@ def gain_figure(
     `capacity` (calls per day, over `snapshots` as_of dates), a vertical line marks the share
     the first day's calls reach, and a dot where each curve crosses it."""
     y, scores = _arrays(y, scores)
-    fig = _figure(6.5, 5.5)
+    fig = new_figure(6.5, 5.5)
     ax = fig.subplots()
     share = None
     if capacity is not None and len(y):
@@ -187,7 +188,7 @@ def tier_distribution_figure(
     p, tiers = np.asarray(p, dtype=float), np.asarray(tiers).astype(str)
     if p.shape != tiers.shape:
         raise ValueError(f"{p.shape} scores for {tiers.shape} tiers")
-    fig = _figure(11, 4.5)
+    fig = new_figure(11, 4.5)
     hist, bars = fig.subplots(1, 2, width_ratios=(2.2, 1))
     names = [t for t in TIER_COLOURS if (tiers == t).any()] or list(TIER_COLOURS)
     names += sorted(set(tiers) - set(TIER_COLOURS))
@@ -246,7 +247,7 @@ def shap_bar_figure(
     """Mean |SHAP| per feature, largest first (the fallback when the beeswarm cannot draw)."""
     mean = np.abs(np.asarray(values, dtype=float)).mean(axis=0)
     order = np.argsort(-mean, kind="mergesort")[:max_display][::-1]
-    fig = _figure(7, 0.3 * len(order) + 1.5)
+    fig = new_figure(7, 0.3 * len(order) + 1.5)
     ax = fig.subplots()
     ax.barh([feature_names[i] for i in order], mean[order])
     ax.set(xlabel="mean |SHAP value| (margin units)", title=note or "feature importance (SHAP)")
@@ -327,7 +328,6 @@ def target_figures(
     """One target's evaluation figures, named for `save_figures`: `<target>_roc_pr`,
     `<target>_calibration` (probability scorers only, not the 0/1 seed rule), `<target>_gain`
     and, given the model's `tiers`, `<target>_tiers` (of `scores["model"]`)."""
-    from training.evaluate import NOT_PROBABILITIES
 
     present = {name: p for name, p in scores.items() if p is not None}
     probabilities = {n: p for n, p in present.items() if n not in NOT_PROBABILITIES}

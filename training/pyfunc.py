@@ -34,6 +34,8 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
 
+import keepwell.io as keepwell_io
+import training.fitted as fitted_module
 from keepwell.io import write_text
 from training.fitted import FittedModel
 from training.reasons import ReasonTexts, explain
@@ -81,9 +83,9 @@ class KeepwellModel(mlflow.pyfunc.PythonModel):
         return self.score(frame, reasons=reasons)
 
     def score(self, frame: pd.DataFrame, *, reasons: bool = False) -> pd.DataFrame:
-        """`probability` per row (calibrated, float64); with `reasons`, also `margin` and
-        `reasons` (JSON text). The margin is LightGBM's raw score, so `probability` is exactly
-        `FittedModel.predict_proba`; TreeSHAP runs only when reasons are asked for."""
+        """`probability` per row (`FittedModel.predict_proba`: `training.fitted.probabilities`,
+        the one probability path); with `reasons`, also `margin` (LightGBM's raw score) and
+        `reasons` (JSON text). TreeSHAP runs only when reasons are asked for."""
         fitted, texts = self._parts()
         missing = [c for c in fitted.features if c not in frame.columns]
         if missing:
@@ -91,9 +93,8 @@ class KeepwellModel(mlflow.pyfunc.PythonModel):
                 f"the keepwell {fitted.target} model needs feature column(s) {missing}; "
                 f"the input has {len(frame.columns)} column(s): {list(frame.columns)[:10]}"
             )
-        margin = fitted.margin(frame)
         out = pd.DataFrame(
-            {"probability": np.asarray(fitted.calibrator(margin), dtype="float64")},
+            {"probability": np.asarray(fitted.predict_proba(frame), dtype="float64")},
             index=frame.index,
         )
         if reasons:
@@ -104,7 +105,7 @@ class KeepwellModel(mlflow.pyfunc.PythonModel):
                 top_k=texts.top_k,
                 never_as_reason=texts.never_as_reason,
             )
-            out["margin"] = margin
+            out["margin"] = fitted.margin(frame)
             out["reasons"] = [json.dumps([r.to_dict() for r in row]) for row in explained]
         return out
 
@@ -166,18 +167,17 @@ def pip_requirements() -> list[str]:
 def stage_code(folder: Path) -> list[str]:
     """Copy the packages the model imports at load time into `folder`; returns the code paths.
 
-    `training` and `keepwell` whole (Python files only; together under 300 KB). Loading imports
-    only `training.pyfunc`, `training.fitted`, `training.reasons` and `keepwell.io`, none of
-    which import `features`, Ibis or DuckDB. Whole packages rather than those four files
-    because MLflow puts the model's `code/` first on `sys.path`: a partial `keepwell` there
-    would hide the installed one's other modules from a process that imports them later.
+    `training` and the `keepwell` core whole (Python files only; together under 300 KB; the CLI
+    is a package of its own and is not copied). Loading imports only `training.pyfunc`,
+    `training.fitted`, `training.reasons` and `keepwell.io`, none of which import `features`,
+    Ibis or DuckDB. Whole packages rather than those four files because MLflow puts the model's
+    `code/` first on `sys.path`: a partial `keepwell` there would hide the installed one's other
+    modules from a process that imports them later. The packages are found from a module's
+    file: under pytest `training` can resolve as a namespace package without `__file__`.
     """
-    import keepwell
-    import training
-
     paths = []
-    for package in (training, keepwell):
-        src = Path(package.__file__).parent
+    for module in (fitted_module, keepwell_io):
+        src = Path(module.__file__).parent
         dst = folder / src.name
         shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         paths.append(str(dst))

@@ -2,8 +2,8 @@
 
 Tracking and registry share one URI: by default a SQLite file in the workspace
 (`Workspace.mlflow_uri`), or whatever `mlflow.tracking_uri` in the config names. Artifacts go to
-`<workspace>/<mlflow.artifact_root>` for a local store. Usage telemetry stays off
-(`MLFLOW_DISABLE_TELEMETRY`, `DO_NOT_TRACK`) whoever imports this module first.
+`<workspace>/<mlflow.artifact_root>` for a local store. Usage telemetry is switched
+off by the entry points (`keepwell.privacy.disable_telemetry`), not here.
 
 A training run registers each target's model as a new version with the alias `challenger`;
 `decide_promotion` compares it with `champion` on the same held-out rows and
@@ -17,10 +17,6 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm in CLI output
 
 if TYPE_CHECKING:
     from keepwell.config import Config, PromotionConfig

@@ -25,19 +25,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from keepwell.io import write_text
+from training import dataset
+from training.baselines import fit_logistic, oracle_scores, seed_rule
+from training.card import model_card
+from training.evaluate import daily_capacity, evaluate, flat_metrics, risk_tier, write_evaluation
+from training.model import fit_target
+from training.plots import save_figures, shap_summary_figure, target_figures
+from training.pyfunc import log_model
+from training.reasons import reference_values
 from training.registry import (
     CHALLENGER,
-    CHAMPION,
-    Promotion,
-    alias_version,
-    apply_promotion,
-    decide_promotion,
     model_uri,
     registered_name,
-    require_alias,
     set_alias,
     setup_mlflow,
 )
+from training.split import SplitError, time_split
 
 if TYPE_CHECKING:
     from keepwell.config import Config
@@ -52,7 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHAP_SAMPLE_ROWS = 5000  # test rows behind the SHAP summary plot
 
 
-def _say(progress: Progress | None, message: str) -> None:
+def say(progress: Progress | None, message: str) -> None:
     if progress is not None:
         progress(message)
 
@@ -97,12 +101,9 @@ def prepare(
     last_as_of: dt.date | str | None = None,
     progress: Progress | None = None,
 ) -> Prepared:
-    from training.dataset import load_training_data
-    from training.evaluate import daily_capacity
-    from training.split import SplitError, time_split
 
     split_cfg = config.training.split
-    data = load_training_data(
+    data = dataset.load_training_data(
         data_dir, config, last_as_of=last_as_of, engine=engine, mapping=mapping,
         progress=progress,
     )  # fmt: skip
@@ -117,7 +118,7 @@ def prepare(
         split_cfg.test_snapshots,
     )  # fmt: skip
     train, valid, test = split.frames(data.frame)
-    _say(
+    say(
         progress,
         f"split by time: train {len(train):,} rows ({split.train[0]}..{split.train[-1]}), "
         f"valid {len(valid):,} ({split.valid[0]}..{split.valid[-1]}), "
@@ -130,7 +131,6 @@ def prepare(
 
 def baseline_scores(prep: Prepared, target: str, config: Config) -> dict[str, np.ndarray | None]:
     """The logistic regression (trained on the train part), the seed rule and the oracle."""
-    from training.baselines import fit_logistic, oracle_scores, seed_rule
 
     d = prep.data
     logistic = fit_logistic(prep.train, target, d.features, d.categorical,
@@ -202,10 +202,6 @@ def train(
     """One MLflow run that trains, evaluates and registers a model per target (see module doc)."""
     import mlflow
 
-    from training.evaluate import evaluate, flat_metrics, write_evaluation
-    from training.model import fit_target
-    from training.reasons import reference_values
-
     setup_mlflow(workspace)
     prep = prepare(data_dir, config, engine=engine, mapping=mapping, progress=progress)
     d = prep.data
@@ -223,7 +219,7 @@ def train(
         fitted: dict[str, FittedModel] = {}
         scores: dict[str, dict[str, np.ndarray | None]] = {}
         for target in targets:
-            _say(progress, f"{target}: fitting LightGBM shapes on {len(prep.train):,} rows")
+            say(progress, f"{target}: fitting LightGBM shapes on {len(prep.train):,} rows")
             model = fit_target(prep.train, prep.valid, target, d.features, d.categorical, config,
                                progress=progress)  # fmt: skip
             model.extra.update(
@@ -234,7 +230,7 @@ def train(
                 code_version=version,
             )
             fitted[target] = model
-            _say(progress, f"{target}: baselines and test-period scores")
+            say(progress, f"{target}: baselines and test-period scores")
             scores[target] = {"model": model.predict_proba(prep.test),
                               **baseline_scores(prep, target, config)}  # fmt: skip
         evaluation = evaluate(prep.test, scores, capacity=prep.capacity)
@@ -243,7 +239,7 @@ def train(
         evaluation_path = write_evaluation(reports / "evaluation.json", evaluation)
         mlflow.log_artifact(str(evaluation_path))
         mlflow.log_metrics(flat_metrics(evaluation))
-        _say(progress, "plots")
+        say(progress, "plots")
         _log_plots(prep, fitted, scores, config, Path(tmp) / "plots")
         result = TrainResult(run.info.run_id, evaluation, evaluation_path, prep.split,
                              tracking_uri=mlflow.get_tracking_uri())  # fmt: skip
@@ -251,7 +247,7 @@ def train(
             result.shapes[target] = shapes_table(model)
             result.cards[target] = _log_card(target, model, evaluation, prep, config, version,
                                              reports)  # fmt: skip
-            _say(progress, f"{target}: logging and registering the model")
+            say(progress, f"{target}: logging and registering the model")
             result.models[target] = _register(target, model, prep, config, run.info.run_id)
         result.fitted = fitted
         result.prepared = prep
@@ -266,9 +262,6 @@ def _log_plots(
     folder: Path,
 ) -> None:
     import mlflow
-
-    from training.evaluate import risk_tier
-    from training.plots import save_figures, shap_summary_figure, target_figures
 
     test = prep.test
     sample = test.sample(min(SHAP_SAMPLE_ROWS, len(test)), random_state=config.training.seed)
@@ -329,9 +322,6 @@ def _log_card(
 ) -> Path:
     import mlflow
 
-    from keepwell.io import write_text
-    from training.card import model_card
-
     card = model_card(
         target, model, evaluation.targets[target], prep.split.describe(),
         data_window(prep, target), prep.data.spec.version, version, shapes_table(model), config,
@@ -347,8 +337,6 @@ def _register(
 ) -> RegisteredModel:
     from mlflow import MlflowClient
 
-    from training.pyfunc import log_model
-
     name = registered_name(config, target)
     example = prep.test[list(model.features)].head(5)
     info = log_model(model, prep.data.spec, config, name=f"{target}_model",
@@ -361,82 +349,3 @@ def _register(
         [str(d) for d in prep.split.test]))  # fmt: skip
     client.set_model_version_tag(name, version, "run_id", run_id)
     return RegisteredModel(target, name, version, model_uri(name, CHALLENGER))
-
-
-# -- evaluate and promote registered models ----------------------------------------------------
-
-
-def _registered_probabilities(name: str, version: str, frame: pd.DataFrame) -> np.ndarray:
-    import mlflow
-
-    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    inputs = model.metadata.get_input_schema().input_names()
-    return model.predict(frame[inputs])["probability"].to_numpy(float)
-
-
-def evaluate_registered(
-    data_dir: Path | str,
-    config: Config,
-    workspace: Workspace,
-    *,
-    alias: str = CHAMPION,
-    engine: str = "duckdb",
-    mapping: Any = None,
-    progress: Progress | None = None,
-) -> tuple[Evaluation, Path, dict[str, str]]:
-    """Score the `alias` version of each target's registered model on the test period of the
-    data with the same baselines; writes `reports/evaluation.json`. Returns the evaluation, its
-    path and the versions used."""
-    from training.evaluate import evaluate, write_evaluation
-
-    setup_mlflow(workspace)
-    versions = {t: require_alias(registered_name(config, t), alias)
-                for t in config.training.targets}  # fmt: skip
-    prep = prepare(data_dir, config, engine=engine, mapping=mapping, progress=progress)
-    scores = {}
-    for target, version in versions.items():
-        _say(progress, f"{target}: scoring {registered_name(config, target)} v{version}")
-        p = _registered_probabilities(registered_name(config, target), version, prep.test)
-        scores[target] = {"model": p, **baseline_scores(prep, target, config)}
-    evaluation = evaluate(prep.test, scores, capacity=prep.capacity)
-    path = write_evaluation(workspace.reports / "evaluation.json", evaluation)
-    return evaluation, path, versions
-
-
-def promote(
-    data_dir: Path | str,
-    config: Config,
-    workspace: Workspace,
-    *,
-    engine: str = "duckdb",
-    mapping: Any = None,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-) -> list[Promotion]:
-    """Compare `challenger` with `champion` per target on the test period of the data; move
-    `champion` where the rules allow (not with `dry_run`)."""
-    from training.metrics import expected_calibration_error, roc_auc
-
-    setup_mlflow(workspace)
-    names = {t: registered_name(config, t) for t in config.training.targets}
-    challengers = {t: require_alias(n, CHALLENGER) for t, n in names.items()}
-    prep = prepare(data_dir, config, engine=engine, mapping=mapping, progress=progress)
-    decisions = []
-    for target, name in names.items():
-        y = prep.test[target].to_numpy(float)
-
-        def metrics(version: str, name: str = name, y: np.ndarray = y) -> dict[str, float]:
-            p = _registered_probabilities(name, version, prep.test)
-            return {"roc_auc": roc_auc(y, p), "ece": expected_calibration_error(y, p)}
-
-        _say(progress, f"{target}: comparing challenger and champion on {len(y):,} test rows")
-        champion_version = alias_version(name, CHAMPION)
-        champion = (champion_version, metrics(champion_version)) if champion_version else None
-        decision = decide_promotion(
-            target, name, (challengers[target], metrics(challengers[target])), champion,
-            config.training.promotion,
-        )  # fmt: skip
-        if not dry_run:
-            apply_promotion(decision)
-        decisions.append(decision)
-    return decisions

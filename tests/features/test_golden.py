@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 from features.build import AsOfOutOfRange, build_features, data_range
+from features.definitions import default_spec
 from features.labels import build_labels
-from features.spec import FAMILIES, FeatureSpec, Skipped, default_spec
+from features.spec import FAMILIES, FeatureSpec, Skipped
 from tests.features.fixtures import FIRST_EVENT, LAST_EVENT, T, bank_frames, connect, load
 
 

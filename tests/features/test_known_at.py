@@ -12,10 +12,11 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from features.definitions import default_spec
 from features.pipeline import build_snapshot_table, materialize_latest
-from features.spec import FeatureSpec, Measure, default_spec
+from features.spec import FeatureSpec, Measure
 from features.store import OnlineStore
-from tests.known import cut_bank, cut_rows
+from tests.fixtures.known import cut_bank, cut_rows
 
 DAYS = {
     "mid-month": dt.date(2025, 6, 15),

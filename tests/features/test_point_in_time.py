@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.build import build_features
+from features.definitions import default_spec
 from features.labels import build_labels
-from features.spec import default_spec
 from keepwell.contract import timing
 from tests.features.fixtures import FIRST_EVENT, LAST_EVENT, T, bank_frames, connect, load
 

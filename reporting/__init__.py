@@ -1,0 +1,1 @@
+"""Keepwell reporting."""

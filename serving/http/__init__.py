@@ -1,0 +1,1 @@
+"""Keepwell serving.http."""

@@ -1,0 +1,191 @@
+"""The layout's own rules, read from the source (no import): no first-party module imports a
+private name (`_x`) of another module, and modules and functions stay small enough to read.
+
+The import direction itself (layers, rooms, no cycles) is `lint-imports` (`.importlinter`), run
+by `make lint`, which `make test` runs first.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("cli", "reporting", "serving", "training", "features", "keepwell")
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+# Still over the limits when the layout changed (issue 15), each at its size then: the ratchet
+# lets none grow and no new one appear. `features/` and `keepwell/demo/` were being changed on
+# another branch (the point-in-time fix) and were left alone; the others are to be split.
+KNOWN_LONG_MODULES = {
+    "keepwell/config.py": 418,
+    "keepwell/demo/emit.py": 510,
+    "features/build.py": 511,
+    "features/pipeline.py": 456,
+    "training/reasons.py": 473,
+    "reporting/kpi/compute.py": 409,
+}
+KNOWN_LONG_FUNCTIONS = {
+    "keepwell/demo/emit.py:emit_month": 99,
+    "keepwell/demo/emit.py:tables": 131,
+    "keepwell/demo/population.py:make_customers": 90,
+    "keepwell/demo/process.py:step": 96,
+    "features/families/activity.py:features": 207,
+    "features/families/care.py:features": 147,
+    "features/families/relationship.py:features": 117,
+    "features/families/service.py:features": 142,
+    "features/families/trend.py:features": 167,
+    "features/mapping/spec.py:parse_mapping": 106,
+    "training/effect/model.py:fit_effect_model": 94,
+    "training/effect/run.py:train_effect": 150,
+    "training/model.py:fit_target": 92,
+    "serving/planning/planner.py:compose_plan": 148,
+    "reporting/kpi/compute.py:compute_kpis": 85,
+}
+
+
+def modules() -> list[Path]:
+    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+
+
+def name_of(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def private_imports(path: Path) -> list[str]:
+    """`from our.module import _name` lines of one file (a module's own names are its business)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] not in PACKAGES:
+                continue
+            found += [
+                f"{name_of(path)}:{node.lineno} imports {node.module}.{alias.name}"
+                for alias in node.names
+                if alias.name.startswith("_") and not alias.name.startswith("__")
+            ]
+    return found
+
+
+# Left for the branch that is changing keepwell/contract and keepwell/demo (the point-in-time
+# fix): renaming these helpers there would only make that merge harder. The list only shrinks.
+PRIVATE_IMPORTS_LEFT = {
+    "keepwell/contract/validation.py:16 imports keepwell.contract.reading._first_line",
+    "keepwell/demo/emit.py:9 imports keepwell.demo.arrow._ts",
+}
+
+
+def test_no_module_imports_a_private_name_of_another():
+    found = [line for path in modules() for line in private_imports(path)]
+    assert set(found) >= PRIVATE_IMPORTS_LEFT, "fixed: drop it from PRIVATE_IMPORTS_LEFT"
+    found = [line for line in found if line not in PRIVATE_IMPORTS_LEFT]
+    assert not found, "make the name public or keep its use in its module:\n" + "\n".join(found)
+
+
+def test_private_import_check_sees_one():
+    tree = "from serving.scoring.scorer import _hidden\n"
+    node = ast.parse(tree).body[0]
+    assert isinstance(node, ast.ImportFrom) and node.names[0].name.startswith("_")
+
+
+def function_sizes(path: Path) -> dict[str, int]:
+    sizes = {}
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            key = f"{name_of(path)}:{node.name}"
+            sizes[key] = max(sizes.get(key, 0), node.end_lineno - node.lineno + 1)
+    return sizes
+
+
+def test_modules_stay_under_the_line_limit():
+    over = {}
+    for path in modules():
+        lines = len(path.read_text().splitlines())
+        if lines > KNOWN_LONG_MODULES.get(name_of(path), MAX_MODULE_LINES):
+            over[name_of(path)] = lines
+    assert not over, f"modules over {MAX_MODULE_LINES} lines (or grown past their size): {over}"
+
+
+def test_functions_stay_under_the_line_limit():
+    over = {}
+    for path in modules():
+        for key, lines in function_sizes(path).items():
+            if lines > KNOWN_LONG_FUNCTIONS.get(key, MAX_FUNCTION_LINES):
+                over[key] = lines
+    assert not over, f"functions over {MAX_FUNCTION_LINES} lines (or grown): {over}"
+
+
+@pytest.mark.parametrize("known", [KNOWN_LONG_MODULES, KNOWN_LONG_FUNCTIONS])
+def test_the_ratchet_lists_only_what_is_still_long(known):
+    """An entry goes once its module or function is split: the list only shrinks."""
+    sizes: dict[str, int] = {}
+    for path in modules():
+        sizes[name_of(path)] = len(path.read_text().splitlines())
+        sizes.update(function_sizes(path))
+    limit = MAX_MODULE_LINES if known is KNOWN_LONG_MODULES else MAX_FUNCTION_LINES
+    stale = sorted(k for k in known if sizes.get(k, 0) <= limit)
+    assert not stale, f"no longer over the limit, drop from the list: {stale}"
+
+
+def test_the_bentoml_service_module_is_small():
+    lines = len((ROOT / "serving" / "http" / "service.py").read_text().splitlines())
+    assert lines < 60, f"serving/http/service.py has {lines} lines; its logic belongs elsewhere"
+
+
+def test_no_module_switches_telemetry_at_import():
+    """Importing the packages (the CLI application included) leaves the environment alone; the
+    entry points call `keepwell.privacy.disable_telemetry`."""
+    import json
+    import subprocess
+    import sys
+
+    from keepwell.privacy import QUIET, TELEMETRY_OFF
+
+    names = [*TELEMETRY_OFF, *QUIET]
+    code = (
+        "import json, os, cli.app, training.registry, serving.scoring.loading, "
+        "reporting.kpi.compute, reporting.monitoring.run\n"
+        f"print(json.dumps({{n: os.environ.get(n) for n in {names!r}}}))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == dict.fromkeys(names)
+
+
+def test_the_entry_point_switches_telemetry_off():
+    from keepwell.privacy import TELEMETRY_OFF, disable_telemetry
+
+    env = disable_telemetry({"DO_NOT_TRACK": "0"})
+    assert env["DO_NOT_TRACK"] == "0", "a switch the caller set is kept"
+    assert {k: env[k] for k in TELEMETRY_OFF if k != "DO_NOT_TRACK"} == {
+        k: v for k, v in TELEMETRY_OFF.items() if k != "DO_NOT_TRACK"
+    }
+
+
+def test_a_logged_model_loads_with_the_code_it_carries():
+    """`training.pyfunc.stage_code` copies `training` and the `keepwell` core into a model: what
+    loading a target or effect model imports must need nothing else of ours (no CLI, features,
+    serving or reporting)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in ('cli', 'features', 'serving', 'reporting'):\n"
+        "            raise ImportError('the model bundle has no ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import training.pyfunc, training.effect.pyfunc\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "DO_NOT_TRACK": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
