@@ -60,17 +60,47 @@ def keys_list(config: ConfigOpt = None, workspace: WorkspaceOpt = None) -> None:
         raise fail(str(exc)) from None
 
 
-@app.command("audit")
+audit_app = typer.Typer(
+    help="The audit log of the scoring service: who scored a customer (--customer), verify."
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.callback(invoke_without_command=True)
 def audit(
-    customer: Annotated[str, typer.Option("--customer", help="The customer id to look up.")],
+    ctx: typer.Context,
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="The customer id to look up.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="Newest N calls.")] = 50,
     config: ConfigOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Who scored a customer: time, caller key, role, endpoint, model versions, features as_of."""
+    """Who scored a customer (--customer ID): time, caller key, role, endpoint, model versions,
+    features as_of. `keepwell audit verify` checks the log's hash chain and seal."""
 
+    ctx.obj = {"config": config, "workspace": workspace}
+    if ctx.invoked_subcommand is not None:
+        if customer is not None:
+            raise fail("--customer looks a customer up; give it without a subcommand", 2)
+        return
+    if customer is None:
+        raise fail("give --customer ID (who scored a customer) or a subcommand: verify", 2)
     ws = open_workspace(config, workspace)
     try:
         cmd.audit_show(ws.path(ws.config.paths.audit_log), customer, limit, console)
     except cmd.CLI_ERRORS as exc:
         raise fail(str(exc)) from None
+
+
+@audit_app.command("verify")
+def audit_verify(
+    ctx: typer.Context, config: ConfigOpt = None, workspace: WorkspaceOpt = None
+) -> None:
+    """Recompute the audit log's hash chain and check its seal: exit 0 when intact, 1 (with the
+    reason) when a call was edited, the tail cut, or the seal forged or deleted."""
+
+    given = ctx.obj or {}
+    ws = open_workspace(config or given.get("config"), workspace or given.get("workspace"))
+    if not cmd.audit_verify(ws.path(ws.config.paths.audit_log), console, err_console):
+        raise typer.Exit(1)
