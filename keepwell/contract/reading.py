@@ -46,7 +46,7 @@ def connect() -> BaseBackend:
     return con
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """The first line of an error: readers may quote the offending line (and its PII) below it."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
@@ -89,7 +89,7 @@ def read_folder(folder: Path | str, con: BaseBackend | None = None) -> Folder:
         except Exception as exc:  # any reader error: corrupt, empty, not Parquet/CSV at all
             found.unusable.add(name)
             found.problems.append(
-                Violation(name, (), "readable", f"cannot read {path.name}: {_first_line(exc)}")
+                Violation(name, (), "readable", f"cannot read {path.name}: {first_line(exc)}")
             )
             continue
         found.sources[name] = Source(name, path, path.suffix.lstrip("."), raw)

@@ -14,7 +14,7 @@ from ibis.backends import BaseBackend
 
 from keepwell.contract.dtypes import String
 from keepwell.contract.reading import (
-    _first_line,
+    first_line,
     open_tables,
     parse_csv,
     parse_value,
@@ -98,7 +98,7 @@ def _check_table(spec: TableSpec, t: ibis.Table, unparsed: set[str], notes: list
     try:
         counts = _rows(t.aggregate(n_rows=t.count(), **metrics))[0]
     except Exception as exc:  # a file that opens but cannot be scanned (corrupt, ragged CSV)
-        out.violations.append(Violation(name, (), "readable", _first_line(exc)))
+        out.violations.append(Violation(name, (), "readable", first_line(exc)))
         out.usable.clear()
         return out
     out.rows = counts["n_rows"]
@@ -217,7 +217,7 @@ def validate_folder(path: Path | str, con: BaseBackend | None = None) -> Validat
         try:
             parse_violations, unparsed[name] = _unparseable(spec, src.raw)
         except Exception as exc:  # a ragged or undecodable CSV fails when scanned
-            prior.append(Violation(name, (), "readable", f"{src.path.name}: {_first_line(exc)}"))
+            prior.append(Violation(name, (), "readable", f"{src.path.name}: {first_line(exc)}"))
             unusable.add(name)
             continue
         prior += parse_violations

@@ -5,26 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from keepwell.config import SEGMENTS, Config
-from keepwell.demo.arrow import _ts
+from keepwell.config import Config
+from keepwell.demo import arrow
+from keepwell.demo.holdings import Holdings
 from keepwell.demo.population import Customers, Rms
-from keepwell.demo.process import HNW, INSTITUTIONAL, PROTECTION, QUARTER_DAYS, RETAIL, Month, State
+from keepwell.demo.process import PROTECTION, QUARTER_DAYS, RETAIL, Month, State
 
-PRODUCTS = np.array(["deposit", "fund", "bond", "equity", "insurance", "structured", "loan"])
-PRODUCT_RISK = np.array([1, 3, 2, 4, 2, 5, 2], dtype=np.int8)  # usual risk level of each type
-PRODUCT_P = {
-    RETAIL: [0.35, 0.2, 0.08, 0.07, 0.12, 0.03, 0.15],
-    HNW: [0.15, 0.25, 0.15, 0.2, 0.08, 0.12, 0.05],
-    INSTITUTIONAL: [0.3, 0.2, 0.25, 0.1, 0.02, 0.08, 0.05],
-}
 TXN_RATE = np.array([1.6, 2.6, 6.0], dtype=np.float32)  # transactions a month at engagement 0
 SESSION_RATE = np.array([5.0, 4.0, 6.0], dtype=np.float32)  # log-ins a month at engagement 0
 AUM_LOG_MEAN = np.array([10.0, 14.0, 15.8])
 AUM_LOG_SD = np.array([1.0, 0.6, 0.8])
-CHANNELS = np.array(["branch", "app", "web", "phone"])
 FEE_RATE = np.array([0.004, 0.001, 0.0015, 0.003])
-CATEGORIES = np.array(["fees", "service", "product", "digital", "advice", "other"])
-SEVERITIES = np.array(["low", "medium", "high"])
+CATEGORY_P = [0.3, 0.3, 0.1, 0.15, 0.05, 0.1]  # complaint categories, in arrow.CATEGORIES order
 
 
 class Book:
@@ -49,12 +41,7 @@ class Book:
         self.buf: dict[str, list[dict[str, np.ndarray]]] = {
             k: [] for k in ("balances", "transactions", "sessions", "complaints", "callbacks")
         }
-        # holdings as growing arrays
-        self.h_cust = np.zeros(0, np.int32)
-        self.h_type = np.zeros(0, np.int8)
-        self.h_risk = np.zeros(0, np.int8)
-        self.h_open = np.zeros(0, np.float64)
-        self.h_close = np.zeros(0, np.float64)
+        self.holdings = Holdings(rng)
         self.initial_unsuitable = np.zeros(n, np.int16)
         weekmask = [1 if d in self.policy.working_days else 0 for d in range(7)]
         self.busday = dict(
@@ -63,21 +50,9 @@ class Book:
 
     # ---- holdings -------------------------------------------------------------------------
     def _add_holdings(self, cust: np.ndarray, when: np.ndarray, unsuitable: np.ndarray) -> None:
-        seg = self.p.static.segment[cust]
-        ptype = np.empty(cust.size, np.int8)
-        for s in (RETAIL, HNW, INSTITUTIONAL):
-            m = seg == s
-            ptype[m] = self.rng.choice(len(PRODUCTS), size=int(m.sum()), p=PRODUCT_P[s])
-        tol = self.p.risk_tolerance[cust].astype(np.int16)
-        usual = PRODUCT_RISK[ptype].astype(np.int16)
-        suitable_risk = np.minimum(usual, tol)
-        above = tol + 1 + (self.rng.random(cust.size) * np.maximum(5 - tol, 1)).astype(np.int16)
-        risk = np.where(unsuitable, np.minimum(above, 5), suitable_risk).astype(np.int8)
-        self.h_cust = np.concatenate([self.h_cust, cust.astype(np.int32)])
-        self.h_type = np.concatenate([self.h_type, ptype])
-        self.h_risk = np.concatenate([self.h_risk, risk])
-        self.h_open = np.concatenate([self.h_open, when])
-        self.h_close = np.concatenate([self.h_close, np.full(cust.size, np.nan)])
+        self.holdings.add(
+            cust, when, unsuitable, self.p.static.segment[cust], self.p.risk_tolerance[cust]
+        )
 
     def initial_holdings(self, static) -> np.ndarray:
         n = static.mu.size
@@ -163,7 +138,7 @@ class Book:
         month: Month,
         present: np.ndarray,
     ) -> None:
-        rng, p, st = self.rng, self.p, self.p.static
+        rng, st = self.rng, self.p.static
         idx = np.flatnonzero(present)
         if idx.size == 0:
             return
@@ -177,82 +152,92 @@ class Book:
         span = np.maximum(hi - lo, 0.0)
         frac = span / days
 
-        # transactions follow engagement; flows turn outward when engagement falls
-        k = rng.poisson(TXN_RATE[seg] * np.exp(0.7 * e) * frac)
-        cust = np.repeat(idx, k)
-        if cust.size:
-            pos = np.repeat(np.arange(idx.size), k)
-            t = lo[pos] + rng.random(cust.size) * span[pos]
-            falling = np.clip(
-                before.e_hist[cust, 2] - 0.5 * (before.e[cust] + after.e[cust]), -1, 1
-            )
-            out = rng.random(cust.size) < 1 / (1 + np.exp(-(0.1 + 1.6 * falling)))
-            amount = np.exp(
-                np.log(np.exp(self.aum_log[cust]) * 0.03 + 40) + rng.normal(0, 0.8, cust.size)
-            )
-            channel = self._channels(st.digital[cust])
-            fee = amount * FEE_RATE[channel] * (0.5 + rng.random(cust.size))
-            self.buf["transactions"].append(
-                {
-                    "cust": cust,
-                    "t": t,
-                    "amount": np.round(amount, 2),
-                    "out": out,
-                    "channel": channel,
-                    "fee": np.round(fee, 2),
-                }
-            )
-        # the last transfer out when the relationship closes
-        gone = idx[churned]
-        if gone.size:
-            t = np.maximum(churn_t[churned] - 0.01, lo[churned])
-            self.buf["transactions"].append(
-                {
-                    "cust": gone,
-                    "t": t,
-                    "amount": np.round(np.exp(self.aum_log[gone]), 2),
-                    "out": np.ones(gone.size, bool),
-                    "channel": self._channels(st.digital[gone]),
-                    "fee": np.zeros(gone.size),
-                }
-            )
-            self.closed[gone] = churn_t[churned]
-            open_h = np.isin(self.h_cust, gone) & np.isnan(self.h_close)
-            self.h_close[open_h] = self.closed[self.h_cust[open_h]]
-
-        # digital log-ins
-        k = rng.poisson(SESSION_RATE[seg] * (0.2 + 0.8 * st.digital[idx]) * np.exp(0.8 * e) * frac)
-        cust = np.repeat(idx, k)
-        if cust.size:
-            pos = np.repeat(np.arange(idx.size), k)
-            self.buf["sessions"].append(
-                {
-                    "cust": cust,
-                    "t": lo[pos] + rng.random(cust.size) * span[pos],
-                    "app": rng.random(cust.size) < 0.75,
-                }
-            )
-
-        # AUM follows engagement against the customer's own level (never more than -25 % a month)
+        self._transactions(idx, lo, span, rng.poisson(TXN_RATE[seg] * np.exp(0.7 * e) * frac),
+                           before, after)  # fmt: skip
+        self._closing(idx[churned], churn_t[churned], lo[churned])
+        rate = SESSION_RATE[seg] * (0.2 + 0.8 * st.digital[idx]) * np.exp(0.8 * e) * frac
+        self._sessions(idx, lo, span, rng.poisson(rate))
         stay = idx[~churned]
-        change = 0.003 + 0.6 * (after.e[stay] - before.e[stay]) + rng.normal(0, 0.02, stay.size)
+        self._balances(stay, day, before, after)
+        self._complaints(idx, lo, span, month, before)
+        self._purchases(idx, lo, span, month, e)
+        self._quarterly(idx, lo, hi, month, e)
+        self._product_closures(stay, day, days, before)
+
+    def _transactions(self, idx, lo, span, k, before: State, after: State) -> None:
+        """Transactions follow engagement; flows turn outward when engagement falls."""
+        rng, st = self.rng, self.p.static
+        cust = np.repeat(idx, k)
+        if not cust.size:
+            return
+        pos = np.repeat(np.arange(idx.size), k)
+        t = lo[pos] + rng.random(cust.size) * span[pos]
+        falling = np.clip(before.e_hist[cust, 2] - 0.5 * (before.e[cust] + after.e[cust]), -1, 1)
+        out = rng.random(cust.size) < 1 / (1 + np.exp(-(0.1 + 1.6 * falling)))
+        amount = np.exp(
+            np.log(np.exp(self.aum_log[cust]) * 0.03 + 40) + rng.normal(0, 0.8, cust.size)
+        )
+        channel = self._channels(st.digital[cust])
+        fee = amount * FEE_RATE[channel] * (0.5 + rng.random(cust.size))
+        self.buf["transactions"].append(
+            {
+                "cust": cust,
+                "t": t,
+                "amount": np.round(amount, 2),
+                "out": out,
+                "channel": channel,
+                "fee": np.round(fee, 2),
+            }
+        )
+
+    def _closing(self, gone: np.ndarray, churn_t: np.ndarray, lo: np.ndarray) -> None:
+        """The last transfer out when the relationship closes; its open products close with it."""
+        if not gone.size:
+            return
+        self.buf["transactions"].append(
+            {
+                "cust": gone,
+                "t": np.maximum(churn_t - 0.01, lo),
+                "amount": np.round(np.exp(self.aum_log[gone]), 2),
+                "out": np.ones(gone.size, bool),
+                "channel": self._channels(self.p.static.digital[gone]),
+                "fee": np.zeros(gone.size),
+            }
+        )
+        self.closed[gone] = churn_t
+        self.holdings.close_all_of(gone, self.closed)
+
+    def _sessions(self, idx, lo, span, k) -> None:
+        """Digital log-ins."""
+        cust = np.repeat(idx, k)
+        if not cust.size:
+            return
+        pos = np.repeat(np.arange(idx.size), k)
+        rng = self.rng
+        self.buf["sessions"].append(
+            {
+                "cust": cust,
+                "t": lo[pos] + rng.random(cust.size) * span[pos],
+                "app": rng.random(cust.size) < 0.75,
+            }
+        )
+
+    def _balances(self, stay: np.ndarray, day: int, before: State, after: State) -> None:
+        """AUM follows engagement against the customer's own level (never -25 % a month or
+        worse); the month's closing balance is recorded against the month (known from the next
+        month on)."""
+        change = (
+            0.003 + 0.6 * (after.e[stay] - before.e[stay]) + self.rng.normal(0, 0.02, stay.size)
+        )
         self.aum_log[stay] += np.maximum(change, np.log(0.75))
-        # the month's closing balance, recorded against the month (known from the next month on)
         self.buf["balances"].append(
             {"cust": stay, "t": np.full(stay.size, float(day)), "aum": np.exp(self.aum_log[stay])}
         )
 
-        self._complaints(idx, lo, span, month, before)
-        self._purchases(idx, lo, span, month, e)
-        self._quarterly(idx, lo, hi, month, e)
-        # product closures: more likely while engagement falls
+    def _product_closures(self, stay: np.ndarray, day: int, days: int, before: State) -> None:
         decline = np.zeros(self.p.index.size)
         decline[stay] = np.maximum(0.0, before.e_hist[stay, 2] - before.e[stay])
-        open_h = np.isnan(self.h_close) & np.isin(self.h_cust, stay)
-        suitable = self.h_risk <= p.risk_tolerance[self.h_cust]
-        pclose = 0.008 + 0.04 * (decline[self.h_cust] > 0.3)
-        closing = open_h & suitable & (rng.random(self.h_cust.size) < pclose) & (self.h_open < day)
-        self.h_close[closing] = day + rng.random(int(closing.sum())) * days
+        self.holdings.close_some(stay, decline, self.p.risk_tolerance, day, days)
 
     def _channels(self, digital: np.ndarray) -> np.ndarray:
         r = self.rng.random(digital.size)
@@ -291,7 +276,7 @@ class Book:
         category = np.where(
             unsuitable & (r < 0.6),
             np.where(r < 0.35, 4, 2),
-            rng.choice(len(CATEGORIES), n, p=[0.3, 0.3, 0.1, 0.15, 0.05, 0.1]),
+            rng.choice(len(arrow.CATEGORIES), n, p=CATEGORY_P),
         )
         severity = np.where(
             fr_breach | res_breach,
@@ -365,137 +350,20 @@ class Book:
         return {k: v[order] for k, v in cols.items()}
 
     def tables(self, oracle_parts) -> dict[str, pa.Table]:
-        p, ids = self.p, self.p.customer_id
-        chunk_tag = f"{p.index[0]:08d}"
-        seg_names = np.array(SEGMENTS)
-        st = p.static
-        out: dict[str, pa.Table] = {}
-        birth_valid = ~p.kind_corporate
-        out["customers"] = pa.table(
-            {
-                "customer_id": pa.array(ids, pa.string()),
-                "segment": pa.array(seg_names[st.segment], pa.string()),
-                "kind": pa.array(
-                    np.where(p.kind_corporate, "corporate", "individual"), pa.string()
-                ),
-                "birth_date": pa.array(
-                    np.where(birth_valid, p.birth_day, 0).astype(np.int32),
-                    pa.int32(),
-                    mask=~birth_valid,
-                ).cast(pa.date32()),
-                "income_band": pa.array(p.income_band.tolist(), pa.string()),
-                "risk_tolerance": pa.array(p.risk_tolerance, pa.int8()),
-                "disabled": pa.array(p.disabled, pa.bool_()),
-                "rm_id": pa.array(self.rms.rm_id[p.rm], pa.string()),
-                "branch_id": pa.array(self.rms.branch_id[p.rm], pa.string()),
-                "opened_at": _ts(st.opened_day + 0.375),
-                "closed_at": _ts(self.closed, ~np.isnan(self.closed)),
-                "name": pa.array(p.name, pa.string()),
-                "phone": pa.array(p.phone, pa.string()),
-            }
-        )
-        # holdings: balances at the end of the data, split over the open holdings
-        order = np.lexsort((self.h_open, self.h_cust))
-        hc, ht, hr, ho, hx = (
-            a[order] for a in (self.h_cust, self.h_type, self.h_risk, self.h_open, self.h_close)
-        )
-        is_open = np.isnan(hx)
-        w = np.where(is_open & (PRODUCTS[ht] != "loan"), self.rng.random(hc.size) + 0.2, 0.0)
-        total = np.bincount(hc, weights=w, minlength=ids.size)
-        balance = np.where(w > 0, np.exp(self.aum_log[hc]) * w / np.maximum(total[hc], 1e-9), 0.0)
-        balance = np.where(
-            is_open & (PRODUCTS[ht] == "loan"), np.exp(self.aum_log[hc]) * 0.3, balance
-        )
-        out["holdings"] = pa.table(
-            {
-                "customer_id": pa.array(ids[hc], pa.string()),
-                "product_id": pa.array(
-                    np.char.add(f"P{chunk_tag}-", np.arange(hc.size).astype(str)), pa.string()
-                ),
-                "product_type": pa.array(PRODUCTS[ht], pa.string()),
-                "product_risk": pa.array(hr, pa.int8()),
-                "opened_at": _ts(ho),
-                "closed_at": _ts(hx, ~is_open),
-                "balance": pa.array(np.round(balance, 2), pa.float64()),
-            }
-        )
-        b = self._stack("balances")
-        out["balances"] = pa.table(
-            {
-                "customer_id": pa.array(ids[b["cust"]], pa.string()),
-                "month": pa.array(b["t"].astype(np.int32), pa.int32()).cast(pa.date32()),
-                "aum": pa.array(np.round(b["aum"], 2), pa.float64()),
-            }
-        )
-        t = self._stack("transactions")
-        out["transactions"] = pa.table(
-            {
-                "customer_id": pa.array(ids[t["cust"]], pa.string()),
-                "ts": _ts(t["t"]),
-                "amount": pa.array(t["amount"], pa.float64()),
-                "direction": pa.array(np.where(t["out"], "out", "in"), pa.string()),
-                "channel": pa.array(CHANNELS[t["channel"]], pa.string()),
-                "fee": pa.array(t["fee"], pa.float64()),
-            }
-        )
-        s = self._stack("sessions")
-        out["sessions"] = pa.table(
-            {
-                "customer_id": pa.array(ids[s["cust"]], pa.string()),
-                "ts": _ts(s["t"]),
-                "channel": pa.array(np.where(s["app"], "app", "web"), pa.string()),
-            }
-        )
-        c = self._stack("complaints")
-        out["complaints"] = pa.table(
-            {
-                "complaint_id": pa.array(
-                    np.char.add(f"CP{chunk_tag}-", np.arange(c["cust"].size).astype(str)),
-                    pa.string(),
-                ),
-                "customer_id": pa.array(ids[c["cust"]], pa.string()),
-                "opened_at": _ts(c["t"]),
-                "first_response_at": _ts(c["first_response"], ~np.isnan(c["first_response"])),
-                "resolved_at": _ts(c["resolved"], ~np.isnan(c["resolved"])),
-                "category": pa.array(CATEGORIES[c["category"]], pa.string()),
-                "severity": pa.array(SEVERITIES[c["severity"]], pa.string()),
-            }
-        )
-        k = self._stack("callbacks")
-        _no_reach_after_closing(k, self.closed)
-        sat = k["satisfaction"]
-        out["callbacks"] = pa.table(
-            {
-                "callback_id": pa.array(
-                    np.char.add(f"CB{chunk_tag}-", np.arange(k["cust"].size).astype(str)),
-                    pa.string(),
-                ),
-                "customer_id": pa.array(ids[k["cust"]], pa.string()),
-                "reason": pa.array(k["reason"].tolist(), pa.string()),
-                "due_at": _ts(k["due"]),
-                "done_at": _ts(k["done"], ~np.isnan(k["done"])),
-                "outcome": pa.array(k["outcome"].tolist(), pa.string()),
-                "satisfaction": pa.array(
-                    np.nan_to_num(sat).astype(np.int8), pa.int8(), mask=np.isnan(sat)
-                ),
-            }
-        )
-        if oracle_parts:
-            idx, day, pc, pq_, eff = (np.concatenate(x) for x in zip(*oracle_parts, strict=True))
-        else:
-            idx = day = np.zeros(0, np.int32)
-            pc = pq_ = eff = np.zeros(0, np.float32)
-        order = np.lexsort((day, idx))
-        out["oracle"] = pa.table(
-            {
-                "customer_id": pa.array(ids[idx[order]], pa.string()),
-                "as_of": pa.array(day[order], pa.int32()).cast(pa.date32()),
-                "p_churn": pa.array(pc[order].astype(np.float64), pa.float64()),
-                "p_complaint": pa.array(pq_[order].astype(np.float64), pa.float64()),
-                "callback_effect": pa.array(eff[order].astype(np.float64), pa.float64()),
-            }
-        )
-        return out
+        ids, tag = self.p.customer_id, f"{self.p.index[0]:08d}"
+        held, balance = self.holdings.at_end(np.exp(self.aum_log))
+        callbacks = self._stack("callbacks")
+        _no_reach_after_closing(callbacks, self.closed)
+        return {
+            "customers": arrow.customers_table(self.p, self.rms, self.closed),
+            "holdings": arrow.holdings_table(ids, held, balance, tag),
+            "balances": arrow.balances_table(ids, self._stack("balances")),
+            "transactions": arrow.transactions_table(ids, self._stack("transactions")),
+            "sessions": arrow.sessions_table(ids, self._stack("sessions")),
+            "complaints": arrow.complaints_table(ids, self._stack("complaints"), tag),
+            "callbacks": arrow.callbacks_table(ids, callbacks, tag),
+            "oracle": arrow.oracle_table(ids, oracle_parts),
+        }
 
 
 def _no_reach_after_closing(k: dict[str, np.ndarray], closed: np.ndarray) -> None:

@@ -126,6 +126,66 @@ class Customers:
     static: Static
 
 
+INCOME_BANDS = np.array(["low", "middle", "high", "very_high"], dtype=object)
+INCOME_P = {
+    RETAIL: [0.35, 0.45, 0.2, 0.0],
+    HNW: [0.0, 0.0, 0.3, 0.7],
+    INSTITUTIONAL: [0.0, 0, 0, 1],
+}
+TOLERANCE_P = {  # risk tolerance 1-5
+    RETAIL: [0.15, 0.3, 0.3, 0.18, 0.07],
+    HNW: [0.05, 0.15, 0.3, 0.3, 0.2],
+    INSTITUTIONAL: [0.1, 0.3, 0.4, 0.15, 0.05],
+}
+
+
+def _income_and_tolerance(segment: np.ndarray, rng: np.random.Generator):
+    """Income band and risk tolerance, drawn by segment (companies have no income band)."""
+    n = segment.size
+    income = np.empty(n, dtype=object)
+    tolerance = np.empty(n, dtype=np.int8)
+    for s in (RETAIL, HNW, INSTITUTIONAL):
+        m = segment == s
+        income[m] = rng.choice(INCOME_BANDS, size=int(m.sum()), p=INCOME_P[s])
+        tolerance[m] = rng.choice(np.arange(1, 6), size=int(m.sum()), p=TOLERANCE_P[s])
+    income[segment == INSTITUTIONAL] = None
+    return income, tolerance
+
+
+def _assign_rms(segment: np.ndarray, rms: Rms, rng: np.random.Generator) -> np.ndarray:
+    """Each customer's RM, drawn from the RMs of the customer's segment."""
+    rm = np.empty(segment.size, dtype=np.int32)
+    for s in (RETAIL, HNW, INSTITUTIONAL):
+        m = segment == s
+        pool = np.flatnonzero(rms.segment == s)
+        rm[m] = pool[rng.integers(0, len(pool), int(m.sum()))]
+    return rm
+
+
+def _opened_days(n: int, start_day: int, end_day: int, rng: np.random.Generator) -> np.ndarray:
+    """When each relationship opened: some join during the data, the rest before it."""
+    months = (end_day - start_day) / 30.44
+    joiner = rng.random(n) < min(0.35, 0.015 * months)
+    tenure = 30 + rng.exponential(6 * 365, n)
+    return np.where(
+        joiner, rng.integers(start_day, end_day - 1, n), start_day - np.minimum(tenure, 30 * 365)
+    ).astype(np.int32)
+
+
+def _names_and_phones(corporate: np.ndarray, rng: np.random.Generator):
+    """Made-up names (companies: "<Last> Holdings Ltd") and numbers from the fictional range."""
+    n = corporate.size
+    first_names = FIRST[rng.integers(0, len(FIRST), n)]
+    last_names = LAST[rng.integers(0, len(LAST), n)]
+    name = np.where(
+        corporate,
+        np.char.add(last_names.astype(str), " Holdings Ltd"),
+        np.char.add(np.char.add(first_names.astype(str), " "), last_names.astype(str)),
+    )
+    phone = np.char.add("+44 7700 900", np.char.zfill(rng.integers(0, 1000, n).astype(str), 3))
+    return name, phone
+
+
 def make_customers(
     demo: DemoConfig,
     rms: Rms,
@@ -145,41 +205,12 @@ def make_customers(
         np.int32
     )
     disabled = ~corporate & (rng.random(n) < demo.disabled_share)
-    bands = np.array(["low", "middle", "high", "very_high"], dtype=object)
-    band_p = {
-        RETAIL: [0.35, 0.45, 0.2, 0.0],
-        HNW: [0.0, 0.0, 0.3, 0.7],
-        INSTITUTIONAL: [0.0, 0, 0, 1],
-    }
-    income = np.empty(n, dtype=object)
-    tol_p = {
-        RETAIL: [0.15, 0.3, 0.3, 0.18, 0.07],
-        HNW: [0.05, 0.15, 0.3, 0.3, 0.2],
-        INSTITUTIONAL: [0.1, 0.3, 0.4, 0.15, 0.05],
-    }
-    tolerance = np.empty(n, dtype=np.int8)
-    for s in (RETAIL, HNW, INSTITUTIONAL):
-        m = segment == s
-        income[m] = rng.choice(bands, size=int(m.sum()), p=band_p[s])
-        tolerance[m] = rng.choice(np.arange(1, 6), size=int(m.sum()), p=tol_p[s])
-    income[corporate] = None
+    income, tolerance = _income_and_tolerance(segment, rng)
     digital_mean = np.clip(0.9 - 0.012 * (age - 22), 0.08, 0.9)
     digital_mean = np.where(corporate, 0.5, digital_mean)
     digital = rng.beta(digital_mean * 4, (1 - digital_mean) * 4).astype(np.float32)
-
-    rm = np.empty(n, dtype=np.int32)
-    for s in (RETAIL, HNW, INSTITUTIONAL):
-        m = segment == s
-        pool = np.flatnonzero(rms.segment == s)
-        rm[m] = pool[rng.integers(0, len(pool), int(m.sum()))]
-
-    months = (end_day - start_day) / 30.44
-    joiner = rng.random(n) < min(0.35, 0.015 * months)
-    tenure = 30 + rng.exponential(6 * 365, n)
-    opened_day = np.where(
-        joiner, rng.integers(start_day, end_day - 1, n), start_day - np.minimum(tenure, 30 * 365)
-    ).astype(np.int32)
-
+    rm = _assign_rms(segment, rms, rng)
+    opened_day = _opened_days(n, start_day, end_day, rng)
     missell = np.where(tolerance >= 5, 0.0, rms.missell[rm]).astype(np.float32)
     static = Static(
         segment=segment,
@@ -195,14 +226,7 @@ def make_customers(
         missell=missell,
         opened_day=opened_day,
     )
-    first_names = FIRST[rng.integers(0, len(FIRST), n)]
-    last_names = LAST[rng.integers(0, len(LAST), n)]
-    name = np.where(
-        corporate,
-        np.char.add(last_names.astype(str), " Holdings Ltd"),
-        np.char.add(np.char.add(first_names.astype(str), " "), last_names.astype(str)),
-    )
-    phone = np.char.add("+44 7700 900", np.char.zfill(rng.integers(0, 1000, n).astype(str), 3))
+    name, phone = _names_and_phones(corporate, rng)
     return Customers(
         index=index,
         customer_id=np.char.add("C", np.char.zfill(index.astype(str), 8)),

@@ -207,39 +207,60 @@ def step(
     n = state.e.shape[0]
     u = rng.random((14, n), dtype=np.float32)
     noise = rng.standard_normal(n, dtype=np.float32)
-    h, c_base, c_shocked, c_mix, tau = hazards(static, state, month_day, heterogeneity)
+    hazard = hazards(static, state, month_day, heterogeneity)
+    month = _month_events(
+        static, state, u, hazard, month_day + month_days, holdout_share, allow_complaints
+    )
+    return _next_state(static, state, month, u[13], noise), month
 
+
+def _month_events(static, state, u, hazard, month_end, holdout_share, allow_complaints) -> Month:
+    """What happens in the month, from the uniforms `u` (rows 0-12) and the month's hazards."""
+    h, c_base, c_shocked, c_mix, tau = hazard
     churned = u[0] < h
     failure = u[1] < SERVICE_FAILURE_RATE
     c = np.where(failure, c_shocked, c_base)
     complaint = (u[2] < c) & allow_complaints
     complaints = complaint.astype(np.int8) + (complaint & (u[3] < 0.15))
-    fr_breach = complaint & (u[4] < sigmoid(-2.3 + 0.9 * static.branch_bad))
-    res_breach = complaint & (u[5] < sigmoid(-2.1 + 0.9 * static.branch_bad))
-    breach = fr_breach | res_breach
-
     buy_logit = -3.5 + 0.6 * state.e + np.where(static.segment == RETAIL, 0.0, 0.5)
     purchase = u[6] < sigmoid(buy_logit)
-    unsuitable_sale = purchase & (u[7] < static.missell)
     reach = sigmoid(1.4 + 0.8 * state.e + 0.4 * (static.segment != RETAIL))
     post_holdout = purchase & (u[8] < holdout_share)
-    post_reached = purchase & ~post_holdout & (u[9] < reach)
-    month_end = month_day + month_days
     q_due = state.next_quarterly < month_end
-    q_day = state.next_quarterly.copy()
     q_holdout = q_due & (u[10] < holdout_share)
-    q_reached = q_due & ~q_holdout & (u[11] < reach)
-    cc_reached = complaint & (u[12] < 0.85)
+    return Month(
+        churn_hazard=h,
+        complaint_hazard=c_mix,
+        churned=churned,
+        complaints=complaints,
+        first_response_breach=complaint & (u[4] < sigmoid(-2.3 + 0.9 * static.branch_bad)),
+        resolution_breach=complaint & (u[5] < sigmoid(-2.1 + 0.9 * static.branch_bad)),
+        purchase=purchase,
+        unsuitable_sale=purchase & (u[7] < static.missell),
+        quarterly_due=q_due,
+        quarterly_due_day=state.next_quarterly.copy(),
+        quarterly_holdout=q_holdout,
+        quarterly_reached=q_due & ~q_holdout & (u[11] < reach),
+        post_sale_holdout=post_holdout,
+        post_sale_reached=purchase & ~post_holdout & (u[9] < reach),
+        complaint_callback_reached=complaint & (u[12] < 0.85),
+        tau=tau,
+    )
 
-    # next state
-    reached = post_reached | q_reached | cc_reached
+
+def _next_state(static: Static, state: State, month: Month, u13, noise) -> State:
+    """The state after the month: protection from the calls that reached the customer, an
+    episode of drifting engagement (started by `u13`), engagement hit by complaints and breaches."""
+    complaint = month.complaints > 0
+    breach = month.first_response_breach | month.resolution_breach
+    reached = month.post_sale_reached | month.quarterly_reached | month.complaint_callback_reached
     protection = np.empty_like(state.protection)
     protection[:, 0] = np.maximum(state.protection[:, 1], PROTECTION[0] * reached)
     protection[:, 1] = np.maximum(state.protection[:, 2], PROTECTION[1] * reached)
     protection[:, 2] = PROTECTION[2] * reached
-    start_episode = u[13] < (EPISODE_START + 0.1 * breach + 0.04 * complaint)
+    start_episode = u13 < (EPISODE_START + 0.1 * breach + 0.04 * complaint)
     episode_left = np.where(
-        start_episode, 3 + (u[13] * 1000 % 6).astype(np.int8), np.maximum(state.episode_left - 1, 0)
+        start_episode, 3 + (u13 * 1000 % 6).astype(np.int8), np.maximum(state.episode_left - 1, 0)
     ).astype(np.int8)
     drift = np.where(state.episode_left > 0, EPISODE_DRIFT, 0.0)
     e_new = (
@@ -253,7 +274,7 @@ def step(
     e_hist = np.empty_like(state.e_hist)
     e_hist[:, 0] = state.e
     e_hist[:, 1:] = state.e_hist[:, :2]
-    new_state = State(
+    return State(
         e=e_new,
         e_hist=e_hist,
         episode_left=episode_left,
@@ -263,31 +284,12 @@ def step(
         since_breach=np.where(breach, 0, np.minimum(state.since_breach + 1, NO_EVENT)).astype(
             np.int16
         ),
-        unsuitable=(state.unsuitable + unsuitable_sale).astype(np.int16),
+        unsuitable=(state.unsuitable + month.unsuitable_sale).astype(np.int16),
         protection=protection,
         next_quarterly=np.where(
-            q_due, state.next_quarterly + QUARTER_DAYS, state.next_quarterly
+            month.quarterly_due, state.next_quarterly + QUARTER_DAYS, state.next_quarterly
         ).astype(np.int32),
     )
-    month = Month(
-        churn_hazard=h,
-        complaint_hazard=c_mix,
-        churned=churned,
-        complaints=complaints,
-        first_response_breach=fr_breach,
-        resolution_breach=res_breach,
-        purchase=purchase,
-        unsuitable_sale=unsuitable_sale,
-        quarterly_due=q_due,
-        quarterly_due_day=q_day,
-        quarterly_holdout=q_holdout,
-        quarterly_reached=q_reached,
-        post_sale_holdout=post_holdout,
-        post_sale_reached=post_reached,
-        complaint_callback_reached=cc_reached,
-        tau=tau,
-    )
-    return new_state, month
 
 
 def oracle(
