@@ -28,11 +28,6 @@ KNOWN_LONG_MODULES = {
     "reporting/kpi/compute.py": 409,
 }
 KNOWN_LONG_FUNCTIONS = {
-    "features/families/activity.py:features": 207,
-    "features/families/care.py:features": 147,
-    "features/families/relationship.py:features": 117,
-    "features/families/service.py:features": 142,
-    "features/families/trend.py:features": 167,
     "features/mapping/spec.py:parse_mapping": 106,
     "training/effect/model.py:fit_effect_model": 94,
     "training/effect/run.py:train_effect": 150,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from features.families.common import TXN_CHANNELS, Params, inputs, total_of
+from features.families.common import TXN_CHANNELS, Family, Params, compared_to, inputs
 from features.spec import FeatureDef, Measure
 
 TX = "transactions"
+ACTIVITY = Family("activity")
 
 
 def txn_count(w: int) -> Measure:
@@ -20,210 +21,142 @@ def login_count(w: int) -> Measure:
     return Measure(f"login_n_{w}d", "sessions", start="ts", window_days=w)
 
 
-def features(p: Params) -> list[FeatureDef]:
-    tx = inputs(TX, "ts")
-    tx_amount = inputs(TX, "ts", "amount")
-    tx_flow = inputs(TX, "ts", "amount", "direction")
-    tx_channel = inputs(TX, "ts", "channel")
+def _against_mid(feature: str, w: int, m: int) -> dict[str, str]:
+    """Set a short or long window's count against the mid window's."""
+    if w == m:
+        return {}
+    return compared_to(f"{feature}_{m}d", f"against {{other:.0f}} in the last {m} days")
+
+
+def volume_features(p: Params) -> list[FeatureDef]:
+    """How many transactions, and how much money, in each window."""
+    tx, m = inputs(TX, "ts"), p.mid
+    counts = [
+        ACTIVITY.total(
+            f"txn_count_{w}d", txn_count(w), tx,
+            f"{{value:.0f}} transactions in the last {w} days",
+            f"number of transactions with ts in [as_of - {w} days, as_of)",
+            **_against_mid("txn_count", w, m),
+        )
+        for w in p.windows
+    ]  # fmt: skip
+    amounts = [
+        ACTIVITY.total(
+            f"txn_amount_{w}d", txn_amount(w), inputs(TX, "ts", "amount"),
+            f"{{value:,.0f}} transacted in the last {w} days",
+            f"sum of amount over transactions with ts in [as_of - {w} days, as_of)",
+            dtype="float64", aggregation="sum",
+        )
+        for w in p.windows
+    ]  # fmt: skip
+    return counts + amounts
+
+
+def flow_features(p: Params) -> list[FeatureDef]:
+    """Money in and out over the mid window, and the average transaction."""
     m = p.mid
-    out: list[FeatureDef] = []
-    for w in p.windows:
-        compare = {}
-        if w != m:
-            compare = {
-                "compare_to": f"txn_count_{m}d",
-                "compare_text": f"against {{other:.0f}} in the last {m} days",
-            }
-        out.append(
-            FeatureDef(
-                name=f"txn_count_{w}d",
-                family="activity",
-                dtype="int64",
-                aggregation="count",
-                window_days=w,
-                describe=f"{{value:.0f}} transactions in the last {w} days",
-                formula=f"number of transactions with ts in [as_of - {w} days, as_of)",
-                inputs=(tx,),
-                measures=(txn_count(w),),
-                compute=total_of(txn_count(w)),
-                **compare,
-            )
-        )
-    for w in p.windows:
-        out.append(
-            FeatureDef(
-                name=f"txn_amount_{w}d",
-                family="activity",
-                dtype="float64",
-                aggregation="sum",
-                window_days=w,
-                describe=f"{{value:,.0f}} transacted in the last {w} days",
-                formula=f"sum of amount over transactions with ts in [as_of - {w} days, as_of)",
-                inputs=(tx_amount,),
-                measures=(txn_amount(w),),
-                compute=total_of(txn_amount(w)),
-            )
-        )
+    flow = inputs(TX, "ts", "amount", "direction")
     inflow = Measure(f"txn_inflow_{m}d", TX, start="ts", value="inflow", window_days=m)
     outflow = Measure(f"txn_outflow_{m}d", TX, start="ts", value="outflow", window_days=m)
-    out += [
-        FeatureDef(
-            name=f"inflow_amount_{m}d",
-            family="activity",
-            dtype="float64",
-            aggregation="sum",
-            window_days=m,
-            describe=f"{{value:,.0f}} paid in over the last {m} days",
-            formula=f"sum of amount over 'in' transactions in [as_of - {m} days, as_of)",
-            inputs=(tx_flow,),
-            measures=(inflow,),
-            compute=lambda v: v.total(inflow),
+    last = f"over the last {m} days"
+    return [
+        ACTIVITY.total(
+            f"inflow_amount_{m}d", inflow, flow, f"{{value:,.0f}} paid in {last}",
+            f"sum of amount over 'in' transactions in [as_of - {m} days, as_of)",
+            dtype="float64", aggregation="sum",
         ),
-        FeatureDef(
-            name=f"outflow_amount_{m}d",
-            family="activity",
-            dtype="float64",
-            aggregation="sum",
-            window_days=m,
-            describe=f"{{value:,.0f}} paid out over the last {m} days",
-            formula=f"sum of amount over 'out' transactions in [as_of - {m} days, as_of)",
-            inputs=(tx_flow,),
-            measures=(outflow,),
-            compute=lambda v: v.total(outflow),
-            compare_to=f"inflow_amount_{m}d",
-            compare_text="against {other:,.0f} paid in",
+        ACTIVITY.total(
+            f"outflow_amount_{m}d", outflow, flow, f"{{value:,.0f}} paid out {last}",
+            f"sum of amount over 'out' transactions in [as_of - {m} days, as_of)",
+            dtype="float64", aggregation="sum",
+            **compared_to(f"inflow_amount_{m}d", "against {other:,.0f} paid in"),
         ),
-        FeatureDef(
-            name=f"net_flow_{m}d",
-            family="activity",
-            dtype="float64",
-            aggregation="difference",
-            window_days=m,
-            describe=f"net flow of {{value:+,.0f}} over the last {m} days",
+        ACTIVITY.define(
+            f"net_flow_{m}d", "float64", "difference", m, inputs=flow, measures=(inflow, outflow),
+            describe=f"net flow of {{value:+,.0f}} {last}",
             formula=f"inflow minus outflow over transactions in [as_of - {m} days, as_of)",
-            inputs=(tx_flow,),
-            measures=(inflow, outflow),
             compute=lambda v: v.total(inflow) - v.total(outflow),
         ),
-        FeatureDef(
-            name=f"outflow_share_{m}d",
-            family="activity",
-            dtype="float64",
-            aggregation="share",
-            window_days=m,
+        ACTIVITY.define(
+            f"outflow_share_{m}d", "float64", "share", m, inputs=flow, measures=(inflow, outflow),
             describe=f"{{value:.0%}} of the money moved in the last {m} days went out",
             formula=f"outflow / (inflow + outflow) in [as_of - {m} days, as_of); null without any",
-            inputs=(tx_flow,),
-            measures=(inflow, outflow),
             compute=lambda v: v.ratio(v.total(outflow), v.total(inflow) + v.total(outflow)),
             describe_missing=f"no money moved in the last {m} days",
         ),
-        FeatureDef(
-            name=f"avg_txn_amount_{m}d",
-            family="activity",
-            dtype="float64",
-            aggregation="mean",
-            window_days=m,
-            describe=f"average transaction of {{value:,.0f}} over the last {m} days",
-            formula=f"txn_amount_{m}d / txn_count_{m}d; null without transactions",
-            inputs=(tx_amount,),
+        ACTIVITY.define(
+            f"avg_txn_amount_{m}d", "float64", "mean", m, inputs=inputs(TX, "ts", "amount"),
             measures=(txn_amount(m), txn_count(m)),
+            describe=f"average transaction of {{value:,.0f}} {last}",
+            formula=f"txn_amount_{m}d / txn_count_{m}d; null without transactions",
             compute=lambda v: v.ratio(v.total(txn_amount(m)), v.total(txn_count(m))),
             describe_missing=f"no transactions in the last {m} days",
         ),
-    ]
+    ]  # fmt: skip
+
+
+def channel_features(p: Params) -> list[FeatureDef]:
+    """How recently the customer transacted, and through which channels."""
+    m = p.mid
+    tx_channel = inputs(TX, "ts", "channel")
     last_txn = Measure("txn_last_ts", TX, start="ts", how="max", value="ts")
-    out.append(
-        FeatureDef(
-            name="days_since_last_txn",
-            family="activity",
-            dtype="int64",
-            aggregation="days_since",
-            window_days=None,
-            describe="last transaction {value:.0f} days ago",
-            formula="as_of minus the UTC date of the newest transaction before as_of, in days",
-            inputs=(tx,),
-            measures=(last_txn,),
-            compute=lambda v: v.days_since(last_txn),
-            describe_missing="no transactions on record",
-        )
-    )
     digital = Measure(f"txn_digital_{m}d", TX, start="ts", value="is_digital", window_days=m)
     channels = Measure(
         f"txn_channels_{m}d", TX, start="ts", how="bit_or", value="channel_bit", window_days=m
     )
-    out += [
-        FeatureDef(
-            name=f"digital_txn_share_{m}d",
-            family="activity",
-            dtype="float64",
-            aggregation="share",
-            window_days=m,
+    return [
+        ACTIVITY.days_since(
+            "days_since_last_txn", last_txn, inputs(TX, "ts"),
+            "last transaction {value:.0f} days ago",
+            "as_of minus the UTC date of the newest transaction before as_of, in days",
+            missing="no transactions on record",
+        ),
+        ACTIVITY.define(
+            f"digital_txn_share_{m}d", "float64", "share", m, inputs=tx_channel,
+            measures=(digital, txn_count(m)),
             describe=f"{{value:.0%}} of transactions in the last {m} days were digital",
             formula=(
                 f"share of transactions in [as_of - {m} days, as_of) made in the app or on the "
                 "web; null without transactions"
             ),
-            inputs=(tx_channel,),
-            measures=(digital, txn_count(m)),
             compute=lambda v: v.ratio(v.total(digital), v.total(txn_count(m))),
             describe_missing=f"no transactions in the last {m} days",
         ),
-        FeatureDef(
-            name=f"distinct_channels_{m}d",
-            family="activity",
-            dtype="int64",
-            aggregation="distinct",
-            window_days=m,
+        ACTIVITY.define(
+            f"distinct_channels_{m}d", "int64", "distinct", m, inputs=tx_channel,
+            measures=(channels,),
             describe=f"used {{value:.0f}} channel(s) in the last {m} days",
             formula=(
                 f"number of distinct channels ({', '.join(TXN_CHANNELS)}) among transactions in "
                 f"[as_of - {m} days, as_of)"
             ),
-            inputs=(tx_channel,),
-            measures=(channels,),
             compute=lambda v: v.popcount(channels, len(TXN_CHANNELS)),
         ),
-    ]
-    sessions = inputs("sessions", "ts")
-    s = p.short
-    out += [
-        FeatureDef(
-            name=f"login_count_{w}d",
-            family="activity",
-            dtype="int64",
-            aggregation="count",
-            window_days=w,
-            describe=f"{{value:.0f}} log-ins in the last {w} days",
-            formula=f"number of digital sessions with ts in [as_of - {w} days, as_of)",
-            inputs=(sessions,),
-            measures=(login_count(w),),
-            compute=total_of(login_count(w)),
-            **(
-                {
-                    "compare_to": f"login_count_{m}d",
-                    "compare_text": f"against {{other:.0f}} in the last {m} days",
-                }
-                if w != m
-                else {}
-            ),
-        )
-        for w in (s, m)
-    ]
+    ]  # fmt: skip
+
+
+def login_features(p: Params) -> list[FeatureDef]:
+    """Digital log-ins: how many in the short and mid windows, and how recently."""
+    sessions, m = inputs("sessions", "ts"), p.mid
     last_login = Measure("login_last_ts", "sessions", start="ts", how="max", value="ts")
-    out.append(
-        FeatureDef(
-            name="days_since_last_login",
-            family="activity",
-            dtype="int64",
-            aggregation="days_since",
-            window_days=None,
-            describe="last log-in {value:.0f} days ago",
-            formula="as_of minus the UTC date of the newest session before as_of, in days",
-            inputs=(sessions,),
-            measures=(last_login,),
-            compute=lambda v: v.days_since(last_login),
-            describe_missing="has never logged in",
+    counts = [
+        ACTIVITY.total(
+            f"login_count_{w}d", login_count(w), sessions,
+            f"{{value:.0f}} log-ins in the last {w} days",
+            f"number of digital sessions with ts in [as_of - {w} days, as_of)",
+            **_against_mid("login_count", w, m),
         )
-    )
-    return out
+        for w in (p.short, m)
+    ]  # fmt: skip
+    return [
+        *counts,
+        ACTIVITY.days_since(
+            "days_since_last_login", last_login, sessions, "last log-in {value:.0f} days ago",
+            "as_of minus the UTC date of the newest session before as_of, in days",
+            missing="has never logged in",
+        ),
+    ]  # fmt: skip
+
+
+def features(p: Params) -> list[FeatureDef]:
+    return [*volume_features(p), *flow_features(p), *channel_features(p), *login_features(p)]

@@ -2,156 +2,99 @@
 
 from __future__ import annotations
 
-from features.families.common import Params, customer_inputs, inputs
+from features.families.common import Family, Params, customer_inputs, inputs
 from features.spec import FeatureDef, Measure
 
 CB = "callbacks"
+CARE = Family("care")
 
 
-def features(p: Params) -> list[FeatureDef]:
+def callback_features(p: Params) -> list[FeatureDef]:
+    """Callbacks overdue, held back and reached, and what the last reached one said."""
     long = p.long
     due = inputs(CB, "reason", "due_at", "done_at")
-    overdue_post_sale = Measure(
-        f"callbacks_overdue_post_sale_{long}d",
-        CB,
-        start="due_at",
-        window_days=long,
-        end="done_at",
-        where="is_post_sale",
-    )
-    overdue_quarterly = Measure(
-        f"callbacks_overdue_quarterly_{long}d",
-        CB,
-        start="due_at",
-        window_days=long,
-        end="done_at",
-        where="is_quarterly",
-    )
-    last_reached = Measure("callbacks_last_done", CB, start="done_at", how="max", value="done_at")
-    satisfaction = Measure(
-        "callbacks_last_satisfaction",
-        CB,
-        start="done_at",
-        how="latest",
-        value="satisfaction",
-        where="has_satisfaction",
-    )
-    holdout = Measure(
-        f"callbacks_holdout_{long}d", CB, start="due_at", window_days=long, where="is_holdout"
-    )
-    reached = Measure(f"callbacks_reached_{long}d", CB, start="done_at", window_days=long)
     overdue_rule = (
         f"due_at in [as_of - {long} days, as_of) and not done before as_of (done_at null or "
         ">= as_of; holdouts included: the customer was not called)"
     )
-    elderly = p.elderly_age
+
+    def overdue(reason: str) -> FeatureDef:
+        m = Measure(f"callbacks_overdue_{reason}_{long}d", CB, start="due_at", window_days=long,
+                    end="done_at", where=f"is_{reason}")  # fmt: skip
+        said = reason.replace("_", "-")
+        return CARE.total(
+            f"overdue_{reason}_callbacks_{long}d", m, due,
+            f"{{value:.0f}} {said} callback(s) overdue (due in the last {long} days)",
+            f"{reason} callbacks with {overdue_rule}",
+        )  # fmt: skip
+
+    last_reached = Measure("callbacks_last_done", CB, start="done_at", how="max", value="done_at")
+    satisfaction = Measure("callbacks_last_satisfaction", CB, start="done_at", how="latest",
+                           value="satisfaction", where="has_satisfaction")  # fmt: skip
+    holdout = Measure(
+        f"callbacks_holdout_{long}d", CB, start="due_at", window_days=long, where="is_holdout"
+    )
+    reached = Measure(f"callbacks_reached_{long}d", CB, start="done_at", window_days=long)
     return [
-        FeatureDef(
-            name=f"overdue_post_sale_callbacks_{long}d",
-            family="care",
-            dtype="int64",
-            aggregation="count",
-            window_days=long,
-            describe=f"{{value:.0f}} post-sale callback(s) overdue (due in the last {long} days)",
-            formula=f"post_sale callbacks with {overdue_rule}",
-            inputs=(due,),
-            measures=(overdue_post_sale,),
-            compute=lambda v: v.total(overdue_post_sale),
+        overdue("post_sale"),
+        overdue("quarterly"),
+        CARE.days_since(
+            "days_since_last_reached_callback", last_reached, inputs(CB, "done_at"),
+            "last reached by a callback {value:.0f} days ago",
+            "as_of minus the UTC date of the newest done_at before as_of, in days",
+            missing="never reached by a callback",
         ),
-        FeatureDef(
-            name=f"overdue_quarterly_callbacks_{long}d",
-            family="care",
-            dtype="int64",
-            aggregation="count",
-            window_days=long,
-            describe=f"{{value:.0f}} quarterly callback(s) overdue (due in the last {long} days)",
-            formula=f"quarterly callbacks with {overdue_rule}",
-            inputs=(due,),
-            measures=(overdue_quarterly,),
-            compute=lambda v: v.total(overdue_quarterly),
-        ),
-        FeatureDef(
-            name="days_since_last_reached_callback",
-            family="care",
-            dtype="int64",
-            aggregation="days_since",
-            window_days=None,
-            describe="last reached by a callback {value:.0f} days ago",
-            formula="as_of minus the UTC date of the newest done_at before as_of, in days",
-            inputs=(inputs(CB, "done_at"),),
-            measures=(last_reached,),
-            compute=lambda v: v.days_since(last_reached),
-            describe_missing="never reached by a callback",
-        ),
-        FeatureDef(
-            name="last_satisfaction_score",
-            family="care",
-            dtype="float64",
-            aggregation="latest",
-            window_days=None,
+        CARE.define(
+            "last_satisfaction_score", "float64", "latest", None,
             describe="last satisfaction score {value:.0f} of 5",
             formula="satisfaction of the newest callback with done_at < as_of that has a score",
-            inputs=(inputs(CB, "done_at", "satisfaction"),),
+            inputs=inputs(CB, "done_at", "satisfaction"),
             measures=(satisfaction,),
             compute=lambda v: v.raw(satisfaction).cast("float64"),
             describe_missing="no satisfaction score on record",
         ),
-        FeatureDef(
-            name=f"holdout_callbacks_{long}d",
-            family="care",
-            dtype="int64",
-            aggregation="count",
-            window_days=long,
-            describe=f"{{value:.0f}} policy callback(s) held back in the last {long} days",
-            formula=f"callbacks with outcome 'holdout' and due_at in [as_of - {long} days, as_of)",
-            inputs=(inputs(CB, "due_at", "outcome"),),
-            measures=(holdout,),
-            compute=lambda v: v.total(holdout),
+        CARE.total(
+            f"holdout_callbacks_{long}d", holdout, inputs(CB, "due_at", "outcome"),
+            f"{{value:.0f}} policy callback(s) held back in the last {long} days",
+            f"callbacks with outcome 'holdout' and due_at in [as_of - {long} days, as_of)",
         ),
-        FeatureDef(
-            name=f"reached_callbacks_{long}d",
-            family="care",
-            dtype="int64",
-            aggregation="count",
-            window_days=long,
-            describe=f"reached by {{value:.0f}} callback(s) in the last {long} days",
-            formula=f"callbacks with done_at in [as_of - {long} days, as_of)",
-            inputs=(inputs(CB, "done_at"),),
-            measures=(reached,),
-            compute=lambda v: v.total(reached),
+        CARE.total(
+            f"reached_callbacks_{long}d", reached, inputs(CB, "done_at"),
+            f"reached by {{value:.0f}} callback(s) in the last {long} days",
+            f"callbacks with done_at in [as_of - {long} days, as_of)",
         ),
-        FeatureDef(
-            name="age_years",
-            family="care",
-            dtype="int64",
-            aggregation="derived",
-            window_days=None,
+    ]  # fmt: skip
+
+
+def special_care_features(p: Params) -> list[FeatureDef]:
+    """Who needs special care: the elderly (by age) and customers with a disability."""
+    elderly = p.elderly_age
+    birth = customer_inputs("birth_date")
+    return [
+        CARE.define(
+            "age_years", "int64", "derived", None,
             describe="{value:.0f} years old",
             formula="completed years between birth_date and as_of; null when unknown (companies)",
-            inputs=(customer_inputs("birth_date"),),
+            inputs=birth,
             compute=lambda v: v.age_years(v.customer("birth_date")),
             describe_missing="age not known",
         ),
-        FeatureDef(
-            name="is_elderly",
-            family="care",
-            dtype="boolean",
-            aggregation="derived",
-            window_days=None,
+        CARE.define(
+            "is_elderly", "boolean", "derived", None,
             describe="elderly customer: {value}",
             formula=f"age_years >= {elderly} (policy.elderly_age); false when age is unknown",
-            inputs=(customer_inputs("birth_date"),),
+            inputs=birth,
             compute=lambda v: (v.age_years(v.customer("birth_date")) >= elderly).fill_null(False),
         ),
-        FeatureDef(
-            name="is_disabled",
-            family="care",
-            dtype="boolean",
-            aggregation="attribute",
-            window_days=None,
+        CARE.define(
+            "is_disabled", "boolean", "attribute", None,
             describe="needs special care: {value}",
             formula="customers.disabled (null as false)",
-            inputs=(customer_inputs("disabled"),),
+            inputs=customer_inputs("disabled"),
             compute=lambda v: v.customer("disabled").fill_null(False),
         ),
-    ]
+    ]  # fmt: skip
+
+
+def features(p: Params) -> list[FeatureDef]:
+    return [*callback_features(p), *special_care_features(p)]

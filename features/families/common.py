@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from features.spec import FeatureDef, Measure
+
 if TYPE_CHECKING:
     from keepwell.config import Config
 
@@ -83,3 +85,73 @@ def inputs(table: str, *columns: str) -> Inputs:
 
 def customer_inputs(*columns: str) -> Inputs:
     return ("customers", ("customer_id", *columns))
+
+
+@dataclass(frozen=True)
+class Family:
+    """Builds the definitions of one family: the shapes most features share, written once."""
+
+    name: str
+
+    def define(
+        self, name: str, dtype: str, aggregation: str, window_days: int | None, **fields: Any
+    ) -> FeatureDef:
+        """Any feature of this family (`fields`: the other `FeatureDef` fields; `inputs` may be
+        one input set or a tuple of them)."""
+        given = fields.pop("inputs")
+        fields["inputs"] = (given,) if isinstance(given[0], str) else tuple(given)
+        return FeatureDef(
+            name=name,
+            family=self.name,
+            dtype=dtype,
+            aggregation=aggregation,
+            window_days=window_days,
+            **fields,
+        )
+
+    def total(
+        self,
+        name: str,
+        measure: Measure,
+        inputs: Any,
+        describe: str,
+        formula: str,
+        dtype: str = "int64",
+        aggregation: str = "count",
+        **fields: Any,
+    ) -> FeatureDef:
+        """One measure's total, null as 0 (a count or a sum), over the measure's window."""
+        return self.define(
+            name,
+            dtype,
+            aggregation,
+            measure.window_days,
+            inputs=inputs,
+            describe=describe,
+            formula=formula,
+            measures=(measure,),
+            compute=total_of(measure),
+            **fields,
+        )
+
+    def days_since(
+        self, name: str, measure: Measure, inputs: Any, describe: str, formula: str, missing: str
+    ) -> FeatureDef:
+        """Calendar days from the newest event (`measure`: a max of a timestamp) to as_of."""
+        return self.define(
+            name,
+            "int64",
+            "days_since",
+            None,
+            inputs=inputs,
+            describe=describe,
+            formula=formula,
+            measures=(measure,),
+            compute=lambda v: v.days_since(measure),
+            describe_missing=missing,
+        )
+
+
+def compared_to(other: str, text: str) -> dict[str, str]:
+    """The `compare_to`/`compare_text` fields: set this feature against `other` in a sentence."""
+    return {"compare_to": other, "compare_text": text}

@@ -2,61 +2,47 @@
 
 from __future__ import annotations
 
-from features.families.common import Params, inputs, total_of
+from features.families.common import Family, Params, inputs
 from features.spec import FeatureDef, Measure
 
 C = "complaints"
+SERVICE = Family("service")
 
 
-def features(p: Params) -> list[FeatureDef]:
-    long = p.long
+def opened_in(w: int) -> Measure:
+    return Measure(f"complaints_{w}d", C, start="opened_at", window_days=w)
+
+
+def complaint_count_features(p: Params) -> list[FeatureDef]:
+    """Complaints opened in each window, and those still open."""
     opened = inputs(C, "opened_at")
-    out = []
-    for w in p.windows:
-        n = Measure(f"complaints_{w}d", C, start="opened_at", window_days=w)
-        out.append(
-            FeatureDef(
-                name=f"complaint_count_{w}d",
-                family="service",
-                dtype="int64",
-                aggregation="count",
-                window_days=w,
-                describe=f"{{value:.0f}} complaint(s) in the last {w} days",
-                formula=f"complaints with opened_at in [as_of - {w} days, as_of)",
-                inputs=(opened,),
-                measures=(n,),
-                compute=total_of(n),
-            )
-        )
     still_open = Measure("complaints_open", C, start="opened_at", end="resolved_at")
-    response = Measure(
-        f"complaints_response_breach_{long}d",
-        C,
-        start="response_due",
-        anchor="opened_at",
-        window_days=long,
-        where="response_breach",
-    )
-    resolution = Measure(
-        f"complaints_resolution_breach_{long}d",
-        C,
-        start="resolution_last_day",
-        anchor="opened_at",
-        window_days=long,
-        where="resolution_breach",
-    )
-    either = Measure(
-        f"complaints_sla_breach_{long}d",
-        C,
-        start="sla_breach_known",
-        anchor="opened_at",
-        window_days=long,
-    )
-    high = Measure(
-        f"complaints_high_{long}d", C, start="opened_at", window_days=long, where="is_high_severity"
-    )
-    last = Measure("complaints_last_ts", C, start="opened_at", how="max", value="opened_at")
-    hours, days = p.response_hours, p.resolution_working_days
+    counts = [
+        SERVICE.total(
+            f"complaint_count_{w}d", opened_in(w), opened,
+            f"{{value:.0f}} complaint(s) in the last {w} days",
+            f"complaints with opened_at in [as_of - {w} days, as_of)",
+        )
+        for w in p.windows
+    ]  # fmt: skip
+    return [
+        *counts,
+        SERVICE.total(
+            "open_complaints", still_open, inputs(C, "opened_at", "resolved_at"),
+            "{value:.0f} complaint(s) still open",
+            "complaints with opened_at < as_of and (resolved_at null or >= as_of)",
+        ),
+    ]  # fmt: skip
+
+
+def sla_features(p: Params) -> list[FeatureDef]:
+    """Complaints handled outside the SLA (first response, resolution, either), and severity."""
+    long, hours, days = p.long, p.response_hours, p.resolution_working_days
+
+    def breaches(kind: str, start: str, where: str | None = None) -> Measure:
+        return Measure(f"complaints_{kind}_breach_{long}d", C, start=start, anchor="opened_at",
+                       window_days=long, where=where)  # fmt: skip
+
     resp_rule = (
         f"first response later than {hours} h after opened_at (or none yet), counted once "
         f"opened_at + {hours} h < as_of"
@@ -66,87 +52,45 @@ def features(p: Params) -> list[FeatureDef]:
         "(working days: the configured weekdays minus the configured holidays), counted once "
         "that day has ended before as_of"
     )
-    out += [
-        FeatureDef(
-            name="open_complaints",
-            family="service",
-            dtype="int64",
-            aggregation="count",
-            window_days=None,
-            describe="{value:.0f} complaint(s) still open",
-            formula="complaints with opened_at < as_of and (resolved_at null or >= as_of)",
-            inputs=(inputs(C, "opened_at", "resolved_at"),),
-            measures=(still_open,),
-            compute=lambda v: v.total(still_open),
+    high = Measure(
+        f"complaints_high_{long}d", C, start="opened_at", window_days=long, where="is_high_severity"
+    )
+    in_window = f"complaints opened in [as_of - {long} days, as_of)"
+    last = f"{{value:.0f}} complaint(s) in the last {long} days"
+    return [
+        SERVICE.total(
+            f"complaint_response_breaches_{long}d",
+            breaches("response", "response_due", "response_breach"),
+            inputs(C, "opened_at", "first_response_at"),
+            f"{last} not answered within {hours} h", f"{in_window} with {resp_rule}",
         ),
-        FeatureDef(
-            name=f"complaint_response_breaches_{long}d",
-            family="service",
-            dtype="int64",
-            aggregation="count",
-            window_days=long,
-            describe=(
-                f"{{value:.0f}} complaint(s) in the last {long} days not answered within {hours} h"
-            ),
-            formula=f"complaints opened in [as_of - {long} days, as_of) with {resp_rule}",
-            inputs=(inputs(C, "opened_at", "first_response_at"),),
-            measures=(response,),
-            compute=lambda v: v.total(response),
+        SERVICE.total(
+            f"complaint_resolution_breaches_{long}d",
+            breaches("resolution", "resolution_last_day", "resolution_breach"),
+            inputs(C, "opened_at", "resolved_at"),
+            f"{last} not resolved within {days} working days", f"{in_window} {res_rule}",
         ),
-        FeatureDef(
-            name=f"complaint_resolution_breaches_{long}d",
-            family="service",
-            dtype="int64",
-            aggregation="count",
-            window_days=long,
-            describe=(
-                f"{{value:.0f}} complaint(s) in the last {long} days not resolved within "
-                f"{days} working days"
-            ),
-            formula=f"complaints opened in [as_of - {long} days, as_of) {res_rule}",
-            inputs=(inputs(C, "opened_at", "resolved_at"),),
-            measures=(resolution,),
-            compute=lambda v: v.total(resolution),
+        SERVICE.total(
+            f"complaint_sla_breaches_{long}d", breaches("sla", "sla_breach_known"),
+            inputs(C, "opened_at", "first_response_at", "resolved_at"),
+            f"{last} handled outside the SLA",
+            f"{in_window} with a response or a resolution breach known before as_of (each "
+            "complaint counted once)",
         ),
-        FeatureDef(
-            name=f"complaint_sla_breaches_{long}d",
-            family="service",
-            dtype="int64",
-            aggregation="count",
-            window_days=long,
-            describe=f"{{value:.0f}} complaint(s) in the last {long} days handled outside the SLA",
-            formula=(
-                f"complaints opened in [as_of - {long} days, as_of) with a response or a "
-                "resolution breach known before as_of (each complaint counted once)"
-            ),
-            inputs=(inputs(C, "opened_at", "first_response_at", "resolved_at"),),
-            measures=(either,),
-            compute=lambda v: v.total(either),
+        SERVICE.total(
+            f"high_severity_complaints_{long}d", high, inputs(C, "opened_at", "severity"),
+            f"{{value:.0f}} high-severity complaint(s) in the last {long} days",
+            f"complaints with severity 'high' opened in [as_of - {long} days, as_of)",
         ),
-        FeatureDef(
-            name=f"high_severity_complaints_{long}d",
-            family="service",
-            dtype="int64",
-            aggregation="count",
-            window_days=long,
-            describe=f"{{value:.0f}} high-severity complaint(s) in the last {long} days",
-            formula=f"complaints with severity 'high' opened in [as_of - {long} days, as_of)",
-            inputs=(inputs(C, "opened_at", "severity"),),
-            measures=(high,),
-            compute=lambda v: v.total(high),
-        ),
-        FeatureDef(
-            name="days_since_last_complaint",
-            family="service",
-            dtype="int64",
-            aggregation="days_since",
-            window_days=None,
-            describe="last complaint {value:.0f} days ago",
-            formula="as_of minus the UTC date of the newest complaint opened before as_of, in days",
-            inputs=(opened,),
-            measures=(last,),
-            compute=lambda v: v.days_since(last),
-            describe_missing="no complaints on record",
-        ),
-    ]
-    return out
+    ]  # fmt: skip
+
+
+def features(p: Params) -> list[FeatureDef]:
+    last = Measure("complaints_last_ts", C, start="opened_at", how="max", value="opened_at")
+    since = SERVICE.days_since(
+        "days_since_last_complaint", last, inputs(C, "opened_at"),
+        "last complaint {value:.0f} days ago",
+        "as_of minus the UTC date of the newest complaint opened before as_of, in days",
+        missing="no complaints on record",
+    )  # fmt: skip
+    return [*complaint_count_features(p), *sla_features(p), since]
