@@ -26,156 +26,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import ibis
-import ibis.expr.datatypes as dtypes
 
 from features.dates import normalize_dates
 from features.definitions import prepare_tables
 from features.families.common import Params
 from features.passes import plan_passes
+from features.ranges import check_as_of_range, data_range
+from features.slots import TablePlan, aggregate_table, literal_like
 from features.spec import BASE_INPUTS, FeatureSpec, Measure
+from features.view import SnapshotView, engine_name
 from keepwell.contract import timing
 
 if TYPE_CHECKING:
     from keepwell.config import Config
 
-# Columns whose values are events; their range is the data's range (same as features.store).
-EVENT_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "customers": ("opened_at", "closed_at"),
-    "holdings": ("opened_at", "closed_at"),
-    "balances": ("month",),
-    "transactions": ("ts",),
-    "sessions": ("ts",),
-    "complaints": ("opened_at", "first_response_at", "resolved_at"),
-    "callbacks": ("done_at",),
-}
-DAY_US = 86_400_000_000
 _PER_SNAPSHOT = re.compile(r".+__\d+")
-
-
-class AsOfOutOfRange(ValueError):
-    """An as-of date the data cannot describe; the message gives the data's range."""
-
-
-# -- engine shims: cheap epoch microseconds (DuckDB casts of TIMESTAMPTZ go through ICU) ------
-
-
-@ibis.udf.scalar.builtin(name="epoch_us")
-def _duckdb_epoch_us(ts) -> dtypes.int64:  # type: ignore[no-untyped-def]
-    """DuckDB's epoch_us(timestamp[tz])."""
-
-
-@ibis.udf.scalar.builtin(name="unix_micros")
-def _spark_unix_micros(ts) -> dtypes.int64:  # type: ignore[no-untyped-def]
-    """Spark's unix_micros(timestamp)."""
-
-
-@ibis.udf.agg.builtin(name="count_if")
-def _count_if(condition: bool) -> dtypes.int64:  # type: ignore[empty-body]
-    """count_if(boolean) of DuckDB and Spark: cheaper than sum(CASE WHEN c THEN 1 ELSE 0 END)."""
-
-
-def engine_name(table: ibis.Table) -> str:
-    """The backend a table lives on ("duckdb", "pyspark", ...); "duckdb" for bare memtables."""
-    try:
-        return str(table._find_backend(use_default=True).name)
-    except Exception:  # pragma: no cover - an unbound table
-        return "duckdb"
-
-
-def epoch_micros(column: ibis.Value, engine: str) -> ibis.Value:
-    if engine == "duckdb":
-        return _duckdb_epoch_us(column)
-    if engine == "pyspark":
-        return _spark_unix_micros(column)
-    return (column.epoch_seconds() * 1_000_000).cast("int64")
-
-
-# -- dates and ranges ------------------------------------------------------------------------
-
-
-def _as_day(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC)
-        return value.date()
-    if hasattr(value, "to_pydatetime"):  # pandas Timestamp
-        return _as_day(value.to_pydatetime())
-    return value
-
-
-def data_range(tables: Mapping[str, ibis.Table]) -> tuple[dt.date, dt.date]:
-    """The UTC days of the first and of the newest event in `tables` (runs one query per table)."""
-    firsts: list[dt.date] = []
-    lasts: list[dt.date] = []
-    for name, columns in EVENT_COLUMNS.items():
-        table = tables.get(name)
-        if table is None:
-            continue
-        present = [c for c in columns if c in table.columns]
-        if not present:
-            continue
-        aggs = {f"lo_{c}": table[c].min() for c in present}
-        aggs |= {f"hi_{c}": table[c].max() for c in present}
-        row = table.aggregate(**aggs).to_pyarrow().to_pylist()[0]
-        for key, value in row.items():
-            if value is None:
-                continue
-            (firsts if key.startswith("lo_") else lasts).append(_as_day(value))
-    if not lasts:
-        looked = ", ".join(f"{t}.{c}" for t, cs in EVENT_COLUMNS.items() for c in cs)
-        raise ValueError(f"no events in the tables (looked at {looked}): the data has no range")
-    return min(firsts), max(lasts)
-
-
-def check_as_of_range(dates: Sequence[dt.date], first: dt.date, last: dt.date) -> None:
-    """Every as_of must be after the first event day and at most the day after the newest one."""
-    end = last + dt.timedelta(days=1)
-    bad = [d for d in dates if not first < d <= end]
-    if bad:
-        shown = ", ".join(d.isoformat() for d in bad[:5]) + (" ..." if len(bad) > 5 else "")
-        raise AsOfOutOfRange(
-            f"as_of {shown} outside the data's range: events run from {first} to {last}, so "
-            f"as_of must be after {first} and at most {end}"
-        )
-
-
-# -- literals and slots ----------------------------------------------------------------------
-
-
-def literal_like(column: ibis.Value, day: dt.date, shift_days: int = 0) -> ibis.Value:
-    """Midnight UTC of `day - shift_days`, typed like `column` (date or timestamp)."""
-    moment = day - dt.timedelta(days=shift_days)
-    kind = column.type()
-    if kind.is_date():
-        return ibis.literal(moment, type="date")
-    if kind.is_timestamp():
-        tz = dt.UTC if kind.timezone else None
-        return ibis.literal(dt.datetime.combine(moment, dt.time(), tzinfo=tz), type=kind)
-    raise TypeError(f"column {column.get_name()} is {kind}, not a date or a timestamp")
-
-
-def slot(
-    column: ibis.Value,
-    dates: Sequence[dt.date],
-    shift_days: int = 0,
-    known: Callable[[dt.date], dt.date] | None = None,
-) -> ibis.Value:
-    """int8: how many of `dates` (minus `shift_days`) are <= `column`; len(dates) when null.
-
-    With `known` (the contract's cutoff for the column), the number of those dates before which
-    the row was already known: `column < known(date - shift_days)`.
-    """
-    branches = []
-    for k, d in enumerate(dates):
-        day = d - dt.timedelta(days=shift_days)
-        limit = literal_like(column, known(day) if known else day)
-        branches.append((column < limit, k))
-    return ibis.cases(*branches, else_=len(dates)).cast("int8")
 
 
 def customers_base(customers: ibis.Table, extra: Iterable[str] = ()) -> ibis.Table:
@@ -196,201 +65,6 @@ def active_at(wide: ibis.Table, day: dt.date) -> ibis.Value:
     return (opened < literal_like(opened, day)) & (
         closed.isnull() | (closed >= literal_like(closed, day))
     )
-
-
-# -- per-table aggregation -------------------------------------------------------------------
-
-_COMBINE: dict[str, Callable[[ibis.Value, ibis.Value], ibis.Value]] = {
-    "sum": lambda recent, old: recent.fill_null(0) + old.fill_null(0),
-    "max": lambda recent, old: ibis.ifelse(recent.isnull() | (old > recent), old, recent),
-    "min": lambda recent, old: ibis.ifelse(recent.isnull() | (old < recent), old, recent),
-    "bit_or": lambda recent, old: recent.fill_null(0) | old.fill_null(0),
-    "latest": lambda recent, old: recent.coalesce(old),  # recent rows are all newer
-}
-
-
-@dataclass
-class _TablePlan:
-    """The measures of one table, and whether old rows can skip the per-snapshot work."""
-
-    name: str
-    measures: list[Measure]
-    split: bool = False
-    history: list[Measure] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, name: str, measures: list[Measure]) -> _TablePlan:
-        starts = {m.start for m in measures}
-        simple = (
-            len(starts) == 1
-            and all(m.end is None for m in measures)
-            and all(m.anchor in (None, m.start) for m in measures)
-        )
-        history = [m for m in measures if m.window_days is None]
-        return cls(name, measures, split=simple, history=history)
-
-    def split_shift(self) -> int:
-        """Days before the first as_of from which rows are old (and known) for every measure."""
-        windows = [m.window_days or 0 for m in self.measures]
-        delays = [m.delay_days for m in self.measures]
-        lag = max(timing.knowledge_lag_days(self.name, m.start) for m in self.measures)
-        return max([*windows, *delays, 0]) + lag
-
-
-def _aggregate_value(m: Measure, ev: ibis.Table, cond: ibis.Value) -> ibis.Value:
-    if m.how == "sum":
-        if m.value is None:
-            return _count_if(cond)
-        return ibis.ifelse(cond, ev[m.value].cast("float64").fill_null(0.0), 0.0).sum()
-    if m.how == "max":
-        return ibis.ifelse(cond, ev[m.value], ibis.null(ev[m.value].type())).max()
-    if m.how == "min":
-        return ibis.ifelse(cond, ev[m.value], ibis.null(ev[m.value].type())).min()
-    if m.how == "bit_or":
-        return ibis.ifelse(cond, ev[m.value].cast("int64"), 0).bit_or()
-    if m.how == "latest":
-        return ev[m.value].argmax(ev[m.start], where=cond)
-    raise ValueError(f"measure {m.name}: unknown aggregate {m.how!r}")  # pragma: no cover
-
-
-def _plain_aggregate(m: Measure, ev: ibis.Table) -> ibis.Value:
-    cond = ibis.literal(True)
-    if m.where is not None:
-        cond = ev[m.where].fill_null(False)
-    return _aggregate_value(m, ev, cond)
-
-
-def aggregate_table(
-    plan: _TablePlan, ev: ibis.Table, dates: Sequence[dt.date], offset: int
-) -> list[ibis.Table]:
-    """Per-customer tables with `<measure>__<offset + k>` (and `<measure>__old`) columns."""
-    slots: dict[tuple[str, int, bool], str] = {}
-
-    def slot_name(column: str, shift: int, known: bool = False) -> str:
-        key = (column, shift, known)
-        if key not in slots:
-            slots[key] = f"_slot{len(slots)}"
-        return slots[key]
-
-    ranges = []
-    for m in plan.measures:
-        # a row starts to count once it is known (the contract's rule for its table);
-        # windows and ends compare the raw columns
-        lo = slot_name(m.start, m.delay_days, known=True)
-        his = []
-        if m.window_days is not None:
-            his.append(slot_name(m.window_column, m.window_days))
-        if m.end is not None:
-            his.append(slot_name(m.end, 0))
-        ranges.append((m, lo, his))
-
-    out: list[ibis.Table] = []
-    start_col = plan.measures[0].start
-    recent = ev
-    if plan.split:
-        boundary = literal_like(ev[start_col], dates[0], plan.split_shift())
-        if plan.history:
-            old = ev.filter(ev[start_col] < boundary)
-            out.append(
-                old.group_by("customer_id").aggregate(
-                    **{f"{m.name}__old": _plain_aggregate(m, old) for m in plan.history}
-                )
-            )
-        recent = ev.filter(
-            (ev[start_col] >= boundary) & (ev[start_col] < literal_like(ev[start_col], dates[-1]))
-        )
-    recent = recent.mutate(
-        **{
-            name: slot(recent[col], dates, shift, _known_cutoff(plan.name, col) if known else None)
-            for (col, shift, known), name in slots.items()
-        }
-    )
-    k_count = len(dates)
-    visible = ibis.or_(*[recent[lo] < k_count for _, lo, _ in ranges])
-    recent = recent.filter(visible)
-    aggs: dict[str, ibis.Value] = {}
-    for k in range(k_count):
-        for m, lo, his in ranges:
-            cond = recent[lo] <= k
-            for hi in his:
-                cond &= recent[hi] > k
-            if m.where is not None:
-                cond &= recent[m.where].fill_null(False)
-            aggs[f"{m.name}__{offset + k}"] = _aggregate_value(m, recent, cond)
-    out.append(recent.group_by("customer_id").aggregate(**aggs))
-    return out
-
-
-def _known_cutoff(table: str, column: str) -> Callable[[dt.date], dt.date]:
-    return lambda day: timing.cutoff(table, column, day)
-
-
-# -- snapshot view ---------------------------------------------------------------------------
-
-
-class SnapshotView:
-    """What a feature's `compute` sees: the measures and customer columns at one as_of.
-
-    `table` has one row per (customer, snapshot): the customer's columns, `as_of`, the helper
-    columns `_day` (as_of in days since 1970-01-01), `_year` and `_month_day` (month * 100 +
-    day of as_of), and one column per measure (plus `<measure>__old` for history measures).
-    """
-
-    def __init__(self, table: ibis.Table, engine: str, history: Mapping[str, str]) -> None:
-        self.table = table
-        self.engine = engine
-        self._history = history  # measure name -> how, for measures with an __old column
-
-    @property
-    def as_of(self) -> ibis.Value:
-        return self.table.as_of
-
-    def raw(self, measure: Measure) -> ibis.Value:
-        """The measure at this as_of (null when the customer has no counting rows)."""
-        recent = self.table[f"_m_{measure.name}"]
-        if measure.name in self._history:
-            old = self.table[f"{measure.name}__old"]
-            return _COMBINE[self._history[measure.name]](recent, old)
-        return recent
-
-    def total(self, measure: Measure) -> ibis.Value:
-        """A sum, count or bit mask with null as 0."""
-        return self.raw(measure).fill_null(0)
-
-    def customer(self, column: str) -> ibis.Value:
-        return self.table[column]
-
-    def days_since_column(self, column: ibis.Value) -> ibis.Value:
-        """Calendar days between the UTC date of a timestamp and as_of (1 = the day before)."""
-        day = (epoch_micros(column, self.engine) // DAY_US).cast("int64")
-        return (self.table._day - day).cast("int64")
-
-    def days_since(self, measure: Measure) -> ibis.Value:
-        return self.days_since_column(self.raw(measure))
-
-    @staticmethod
-    def ratio(numerator: ibis.Value, denominator: ibis.Value) -> ibis.Value:
-        """numerator / denominator, null when the denominator is null or not positive."""
-        num = numerator.cast("float64")
-        den = denominator.cast("float64")
-        return ibis.ifelse(den > 0, num / den, ibis.null("float64"))
-
-    @staticmethod
-    def clip_low(value: ibis.Value, low: float | int) -> ibis.Value:
-        return ibis.ifelse(value < low, ibis.literal(low, value.type()), value)
-
-    def popcount(self, measure: Measure, bits: int) -> ibis.Value:
-        mask = self.total(measure).cast("int64")
-        total: ibis.Value = ibis.literal(0, "int64")
-        for i in range(bits):
-            total = total + ibis.ifelse((mask & (1 << i)) != 0, 1, 0)
-        return total.cast("int64")
-
-    def age_years(self, birth_date: ibis.Value) -> ibis.Value:
-        """Completed years at as_of; null when birth_date is null."""
-        t = self.table
-        to_come = (birth_date.month() * 100 + birth_date.day()) > t._month_day
-        return (t._year - birth_date.year() - ibis.ifelse(to_come, 1, 0)).cast("int64")
 
 
 # -- the build -------------------------------------------------------------------------------
@@ -456,7 +130,7 @@ def build_features(
         by_table.setdefault(m.table, []).append(m)
     needed = {t: {c for m in ms for c in m.columns} for t, ms in by_table.items()}
     prepared = prepare_tables(tables, needed, dates, params)
-    plans = {t: _TablePlan.of(t, ms) for t, ms in by_table.items()}
+    plans = {t: TablePlan.of(t, ms) for t, ms in by_table.items()}
     customer_cols = [c for f in spec for c in f.required_columns.get("customers", ())]
     base = customers_base(tables["customers"], customer_cols)
     per_snapshot = sum(len(ms) for ms in by_table.values())

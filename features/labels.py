@@ -24,17 +24,11 @@ from typing import TYPE_CHECKING
 
 import ibis
 
-from features.build import (
-    active_at,
-    attach,
-    check_as_of_range,
-    customers_base,
-    literal_like,
-)
-from features.build import (
-    data_range as _event_range,
-)
+from features.build import active_at, attach, customers_base
 from features.dates import normalize_dates
+from features.ranges import check_as_of_range
+from features.ranges import data_range as _event_range
+from features.slots import literal_like
 from keepwell.contract import timing
 
 if TYPE_CHECKING:

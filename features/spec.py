@@ -8,7 +8,7 @@ language for relationship managers. The arithmetic lives in two declarative laye
 * `Measure` - one per-snapshot aggregate over one event table ("sum of `amount` over rows whose
   `ts` lies in [as_of - 30 days, as_of)"), built from column names, windows and delays only;
 * `FeatureDef.compute` - a small function of those measures for one snapshot (a ratio, a
-  difference, a popcount...), evaluated by `features.build` with a `features.build.SnapshotView`.
+  difference, a popcount...), evaluated by `features.build` with a `features.view.SnapshotView`.
 
 A `FeatureSpec` is an ordered tuple of definitions with a version hash that changes whenever a
 definition (or a policy parameter it depends on) changes.
@@ -128,7 +128,7 @@ class Measure:
         }
 
 
-Compute = Callable[[Any], Any]  # (features.build.SnapshotView) -> ibis value
+Compute = Callable[[Any], Any]  # (features.view.SnapshotView) -> ibis value
 
 
 @dataclass(frozen=True)

@@ -289,7 +289,7 @@ def _max_date(table: Any, column: str) -> dt.date | None:
 
 def event_range(tables: Mapping[str, Any]) -> tuple[dt.date, dt.date]:
     """The first and the last day on which any event in `tables` happened (UTC dates)."""
-    from features.build import data_range
+    from features.ranges import data_range
 
     try:
         return data_range(tables)

@@ -14,9 +14,10 @@ import re
 import pandas as pd
 import pytest
 
-from features.build import AsOfOutOfRange, build_features, data_range
+from features.build import build_features
 from features.definitions import default_spec
 from features.labels import build_labels
+from features.ranges import AsOfOutOfRange, data_range
 from features.spec import FAMILIES, FeatureSpec, Skipped
 from tests.features.fixtures import FIRST_EVENT, LAST_EVENT, T, bank_frames, connect, load
 
