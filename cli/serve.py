@@ -14,6 +14,7 @@ import typer
 from cli.common import app, console, err_console, fail, open_workspace, state
 from cli.options import ConfigOpt, DataOpt, WorkspaceOpt
 from keepwell.privacy import TELEMETRY_OFF
+from keepwell.processes import SERVE_PID_ENV
 
 SERVICE = "serving.http.service:Keepwell"
 SERVICE_NAME = "keepwell"
@@ -28,6 +29,8 @@ def service_env(
     env = dict(os.environ)
     env.update(
         KEEPWELL_WORKSPACE=str(workspace.resolve()),
+        # the arbiter keeps this pid (execve): its workers die with it (keepwell.processes)
+        **{SERVE_PID_ENV: str(os.getpid())},
         **TELEMETRY_OFF,
         BENTOML_CONFIG_OVERRIDES=json.dumps({"services": {SERVICE_NAME: {"workers": workers}}}),
     )

@@ -26,11 +26,12 @@ import numpy as np
 import pandas as pd
 
 from features.dates import parse_day
-from features.pipeline import LoadedData, build_snapshot_table, monthly_as_of_dates, open_data
+from features.loading import LoadedData, monthly_as_of_dates, open_data
+from features.pipeline import build_snapshot_table
 from keepwell.words import TARGETS
 
 if TYPE_CHECKING:
-    from features.pipeline import LoadedData
+    from features.loading import LoadedData
     from features.spec import FeatureSpec
     from keepwell.config import Config
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.dates import parse_day
-from features.pipeline import monthly_as_of_dates
+from features.loading import monthly_as_of_dates
 from keepwell.config import Monitoring
 from keepwell.settings import CheckedSection
 

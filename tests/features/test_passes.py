@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from features.loading import monthly_as_of_dates
 from features.passes import MAX_AGGREGATES_PER_PASS, plan_passes
-from features.pipeline import monthly_as_of_dates
 
 TWELVE = monthly_as_of_dates(dt.date(2025, 7, 1), 12)
 

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from features.pipeline import monthly_as_of_dates
+from features.loading import monthly_as_of_dates
 from training.dataset import TrainingDataError, frame_hash, load_training_data
 from training.split import SplitError, time_split
 
@@ -92,7 +92,7 @@ def test_text_columns_outside_the_spec_are_categorical(small_training):
 
 
 def test_training_data_errors_name_the_dates_and_the_range(small_bank, config):
-    from features.pipeline import open_data
+    from features.loading import open_data
 
     loaded = open_data(small_bank)
     messages: list[str] = []

@@ -39,7 +39,7 @@ from keepwell.settings import CheckedSection
 from training.dataset import categorical_features
 
 if TYPE_CHECKING:
-    from features.pipeline import LoadedData
+    from features.loading import LoadedData
     from features.spec import FeatureSpec
     from keepwell.config import Config
 

@@ -31,7 +31,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from features.pipeline import monthly_as_of_dates, open_data
+from features.loading import monthly_as_of_dates, open_data
 from keepwell.io import write_text
 from training.dataset import default_last_as_of
 from training.effect.data import EffectSettings, build_effect_data, oracle_effects
