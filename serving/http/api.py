@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +34,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keepwell.config import load_config
+from keepwell.pii import NameIndex
 from keepwell.workspace import Workspace
 from serving.http.openapi import document
-from serving.records.audit import AuditLog
+from serving.http.paths import BODY_READ_TIMEOUT, BodyTimeout
+from serving.records.audit import AuditLog, recordable_ids
 from serving.records.keys import KeyStore, KeyStoreError, parse_bearer
 from serving.scoring.schemas import (
     MAX_IDS_PER_REQUEST,
@@ -67,7 +68,6 @@ MAX_BODY_BYTES = {SCORE: 128 * 1024, FEATURES: 4 * 1024 * 1024}
 INT64_MAX = 2**63 - 1
 ENV_WORKSPACE, ENV_CONFIG, ENV_DATA = "KEEPWELL_WORKSPACE", "KEEPWELL_CONFIG", "KEEPWELL_DATA"
 NO_STORE = {"Cache-Control": "no-store"}
-MEDIA_TYPE = re.compile(r"^[a-z0-9.+-]{1,40}/[a-z0-9.+-]{1,60}$")  # echoed only when it is one
 
 
 class Refusal(Exception):
@@ -112,19 +112,28 @@ class Parsed:
     payload: Any
 
 
+def charset_of(content_type: str) -> str | None:
+    """The `charset` parameter of a Content-Type header (lower case), or None."""
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
+
+
 def _content_type(request: Request) -> None:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    header = request.headers.get("content-type", "")
+    media = header.split(";")[0].strip().lower()
     if media != "application/json":
-        if not media:
-            shown = "no Content-Type was sent"
-        elif MEDIA_TYPE.match(media):
-            shown = f"got {media!r}"
-        else:
-            shown = "got something else"
+        shown = "no Content-Type was sent" if not media else "got another media type"
         raise Refusal(
             415,
             "unsupported_media_type",
             f"send the body as JSON with 'Content-Type: application/json' ({shown})",
+        )
+    if charset_of(header) not in (None, "utf-8", "utf8"):
+        raise Refusal(
+            415, "unsupported_media_type", "send the body as UTF-8 (charset=utf-8 or none)"
         )
 
 
@@ -140,10 +149,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise too_large
+    except BodyTimeout:
+        raise Refusal(
+            408, "request_timeout", f"the body stopped arriving for {BODY_READ_TIMEOUT:g} s"
+        ) from None
     return bytes(body)
 
 
@@ -160,8 +174,11 @@ def _int64_problems(records: Sequence[dict[str, Any]]) -> list[FieldProblem]:
 class ScoringAPI:
     """Authentication, limits, validation, scoring and audit for the scoring endpoints."""
 
-    def __init__(self, scorer: Scorer, keys: KeyStore, audit: AuditLog):
+    def __init__(
+        self, scorer: Scorer, keys: KeyStore, audit: AuditLog, names: NameIndex | None = None
+    ):
         self.scorer, self.keys, self.audit = scorer, keys, audit
+        self.names = names  # the bank's customer names (`NameIndex.from_folder`)
         self.rows_model: type[BaseModel] = feature_rows_request_model(scorer.row_spec())
         self._limiter = anyio.CapacityLimiter(1)
         self._openapi: dict[str, Any] | None = None
@@ -181,7 +198,8 @@ class ScoringAPI:
         for note in scorer.notes:
             log.warning("%s", note)
         keys = KeyStore(ws.path(config.paths.keys))
-        return cls(scorer, keys, AuditLog(ws.path(config.paths.audit_log)))
+        names = NameIndex.from_folder(scorer.source.get("data"))  # only the `name` column
+        return cls(scorer, keys, AuditLog(ws.path(config.paths.audit_log)), names)
 
     # -- parsing --------------------------------------------------------------------------------
     def _parse_ids(self, body: bytes) -> Parsed:
@@ -271,7 +289,7 @@ class ScoringAPI:
                 principal.key_id if principal else None,
                 principal.role if principal else None,
                 endpoint,
-                ids,
+                recordable_ids(ids, self.scorer.known(ids), self.names),
                 self.scorer.model_versions,
                 self.scorer.features_as_of,
                 status,

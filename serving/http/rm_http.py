@@ -9,7 +9,6 @@ import contextlib
 import functools
 import json
 import logging
-import re
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
@@ -18,10 +17,13 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keepwell.pii import NameIndex
+from serving.http.api import charset_of
+from serving.http.paths import BodyTimeout
 from serving.http.rm_views import OUTCOME_LABELS
 from serving.planning.lists import ListFormatError, NoList
 from serving.records.keys import KeyStore, KeyStoreError, Principal, parse_bearer
-from serving.records.outcomes import NOTE_MAX, OUTCOMES
+from serving.records.outcomes import OUTCOMES, note_problem
 
 log = logging.getLogger("keepwell.serving.rm")
 
@@ -36,13 +38,6 @@ SECURITY_HEADERS = {
 }
 FORM_LIMIT = 4096  # bytes of a form body (a 200-character note and a token fit many times)
 _FORM = "application/x-www-form-urlencoded"
-# Notes hold no personal data: dates and times are fine, 6+ digits in a row (spaces, dashes, dots
-# and brackets between them allowed) look like a phone, account or card number.
-_DATE_OR_TIME = re.compile(
-    r"\b(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}|\d{1,2}:\d{2})\b"
-)
-_LONG_NUMBER = re.compile(r"\d(?:[\s\-./()+]*\d){5,}")
-_EMAIL = re.compile(r"\S@\S")
 
 
 class PageError(Exception):
@@ -79,11 +74,16 @@ async def read_form(request: Request) -> dict[str, str]:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != _FORM:
         raise PageError(415, "Unsupported form", f"Send the form as {_FORM}.")
+    if charset_of(request.headers.get("content-type", "")) not in (None, "utf-8", "utf8"):
+        raise PageError(415, "Unsupported form", "Send the form as UTF-8.")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > FORM_LIMIT:
-            raise PageError(413, "Form too large", f"A form is at most {FORM_LIMIT} bytes.")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > FORM_LIMIT:
+                raise PageError(413, "Form too large", f"A form is at most {FORM_LIMIT} bytes.")
+    except BodyTimeout:
+        raise PageError(408, "Form timed out", "The form stopped arriving.") from None
     try:
         parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
     except (UnicodeDecodeError, ValueError):
@@ -91,18 +91,15 @@ async def read_form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parsed.items()}
 
 
-def field_problem(outcome: str, note: str) -> str | None:
-    """Why the outcome form cannot be stored (naming the field), or None."""
+def field_problem(outcome: str, note: str, names: NameIndex | None = None) -> str | None:
+    """Why the outcome form cannot be stored (naming the field, never quoting it), or None; the
+    note's rule is the outcome store's (`serving.records.outcomes.note_problem`)."""
     if outcome not in OUTCOMES:
         allowed = ", ".join(OUTCOME_LABELS[o].lower() for o in OUTCOMES)
         return f"Field 'outcome': choose one of {allowed}."
-    text = " ".join(note.split())
-    if len(text) > NOTE_MAX:
-        return f"Field 'note': at most {NOTE_MAX} characters (it has {len(text)})."
-    if _LONG_NUMBER.search(_DATE_OR_TIME.sub(" ", text)):
-        return "Field 'note': no phone, account or card numbers (no personal data in notes)."
-    if _EMAIL.search(text):
-        return "Field 'note': no e-mail addresses (no personal data in notes)."
+    problem = note_problem(note, names)
+    if problem:
+        return f"Field 'note': {problem.removeprefix('note: ')}."
     return None
 
 
@@ -113,9 +110,14 @@ def reading_lists() -> Iterator[None]:
         yield
     except NoList as exc:
         raise PageError(404, "No list", str(exc), "not_found") from None
-    except ListFormatError as exc:
+    except ListFormatError as exc:  # the file and column go to the server log, not the caller
         log.error("lists unavailable: %s", exc)
-        raise PageError(503, "Lists unavailable", str(exc), "unavailable") from None
+        raise PageError(
+            503,
+            "Lists unavailable",
+            "The list files cannot be read; the reason is in the server log.",
+            "unavailable",
+        ) from None
     except OSError as exc:  # the planner replaced the folder while it was read
         log.warning("list read failed: %s", exc)
         raise PageError(

@@ -37,9 +37,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keepwell.config import load_config
+from keepwell.pii import NameIndex
 from keepwell.workspace import Workspace
 from serving.http import rm_views as views
 from serving.http.api import ENV_CONFIG, ENV_WORKSPACE, Refusal
+from serving.http.paths import route_of
 from serving.http.rm_http import (
     SECURITY_HEADERS,
     PageError,
@@ -53,10 +55,12 @@ from serving.http.rm_http import (
     stylesheet,
 )
 from serving.http.rm_session import COOKIE, Session, SessionError, Sessions
-from serving.planning.lists import DayList, ListReader, parse_day, valid_id
+from serving.planning.lists import DayList, ListReader, parse_day, rm_list_name
 from serving.records.audit import AuditLog
 from serving.records.keys import KeyStore, KeyStoreError, Principal
 from serving.records.outcomes import NOTE_MAX, OutcomeError, OutcomeStore, parse_task_id
+
+NOT_AN_RM = ("No list", "There is no such RM.")
 
 log = logging.getLogger("keepwell.serving.rm")
 
@@ -87,20 +91,21 @@ class RMPage:
         self.completion_target = completion_target  # shown beside the day's completion
 
     @classmethod
-    def from_env(cls) -> RMPage:
-        """From KEEPWELL_WORKSPACE / KEEPWELL_CONFIG, as `ScoringAPI.from_env` (no model needed)."""
+    def from_env(cls, names: NameIndex | None = None) -> RMPage:
+        """From KEEPWELL_WORKSPACE / KEEPWELL_CONFIG, as `ScoringAPI.from_env` (no model needed);
+        `names`: the bank's customer names, refused in notes."""
 
         config = load_config(os.environ.get(ENV_CONFIG) or None)
         ws = Workspace.open(Path(os.environ.get(ENV_WORKSPACE) or "workspace"), config)
-        return cls.for_workspace(ws)
+        return cls.for_workspace(ws, names)
 
     @classmethod
-    def for_workspace(cls, ws) -> RMPage:
+    def for_workspace(cls, ws, names: NameIndex | None = None) -> RMPage:
         paths = ws.config.paths
         return cls(
             ListReader(ws.path(paths.lists), ws.root),
             KeyStore(ws.path(paths.keys)),
-            OutcomeStore(ws.path(paths.outcomes)),
+            OutcomeStore(ws.path(paths.outcomes), names),
             AuditLog(ws.path(paths.audit_log)),
             ws.config.kpi.targets.callback_completion,
         )
@@ -124,7 +129,7 @@ class RMPage:
         except PageError as error:
             return self._error_page(error, request, caller)
         except Exception:  # a defect: no details to the user, the trace to the server log
-            log.exception("RM page failed on %s %s", request.method, request.url.path)
+            log.exception("RM page failed on %s %s", request.method, route_of(request.scope))
             error = PageError(500, "Something went wrong", "See the server log.", "unavailable")
             return self._error_page(error, request, None)
 
@@ -292,12 +297,13 @@ class RMPage:
                 else "Please sign in to see this list."
             )
             return self._signin_page(401, message, clear=caller.clear_cookie)
-        if not valid_id(rm_id):  # before the audit: the endpoint text names a valid id only
-            raise PageError(404, "No list", "There is no such RM.", "not_found")
+        if not rm_list_name(rm_id):  # before the audit: the endpoint text names a valid id only
+            raise PageError(404, *NOT_AN_RM, "not_found")
         try:
             principal = self._require(caller, rm_id, "view")
         except PageError as refused:
-            self._audit(caller.session.principal, f"/rm/{rm_id}", None, refused.status)
+            # a refusal is audited by the route's template: the id may be no RM's at all
+            self._audit(caller.session.principal, "/rm/{rm_id}", None, refused.status)
             raise
         day = self._day(request)
         listing = self._listing(day, rm_id)
@@ -326,6 +332,8 @@ class RMPage:
 
     def _record(self, request: Request, caller: Caller, form: dict) -> Response:
         rm_id, task = request.path_params["rm_id"], request.path_params["task_id"]
+        if not rm_list_name(rm_id):
+            raise PageError(404, *NOT_AN_RM, "not_found")
         if caller.session is None:
             return self._signin_page(401, "Please sign in again; nothing was saved.", True)
         if not self.sessions.csrf_ok(caller.session, form.get("csrf")):
@@ -344,11 +352,9 @@ class RMPage:
         listing = self._listing(day, rm_id)
         row = next((t for t in listing.tasks if t["task_id"] == task), None)
         if row is None:
-            raise PageError(
-                404, "No such task", f"Task {task} is not on your list of {day}.", "not_found"
-            )
+            raise PageError(404, "No such task", "That task is not on your list.", "not_found")
         outcome, note = form.get("outcome", ""), form.get("note", "")
-        problem = field_problem(outcome, note)
+        problem = field_problem(outcome, note, self.outcomes.names)
         if problem:
             raise PageError(422, "Not saved", problem)
         try:
@@ -369,16 +375,16 @@ class RMPage:
 
     def _tasks_json(self, request: Request, caller: Caller, _: dict) -> Response:
         rm_id = request.path_params["rm_id"]
+        if not rm_list_name(rm_id):  # before the key and the audit: the path is never recorded
+            raise PageError(404, "No list", "there is no such RM", "not_found")
         principal = (
             caller.session.principal
             if caller.session is not None and "authorization" not in request.headers
             else bearer_principal(self.keys, request)
         )
         if principal.rm_id is not None and principal.rm_id != rm_id:
-            self._audit(principal, f"/rm/{rm_id}/tasks.json", None, 403)
+            self._audit(principal, "/rm/{rm_id}/tasks.json", None, 403)  # the template, as above
             raise PageError(403, "Forbidden", "an RM key reads only its own list", "forbidden")
-        if not valid_id(rm_id):
-            raise PageError(404, "No list", "there is no such RM", "not_found")
         listing = self._listing(self._day(request), rm_id)
         status = self._statuses(listing)
         self._audit(principal, f"/rm/{rm_id}/tasks.json", listing, 200)

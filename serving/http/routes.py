@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from serving.http.api import FEATURES, SCORE, SCORING_PATHS, Refusal, ScoringAPI
 from serving.http.openapi import DOCS_HEADERS, DOCS_HTML, DOCS_INIT_JS, static_folder
+from serving.http.paths import series
 from serving.http.rm_page import RMPage
 
 # GET-only paths (BentoML's and the docs): another method is 405, not 404 from the catch-all.
@@ -57,6 +59,11 @@ def bind(http: ScoringAPI, rm: RMPage) -> None:
     HANDLERS.http, HANDLERS.rm = http, rm
 
 
+def ready() -> bool:
+    """Whether the worker can answer: its handlers are bound and the audit log is writable."""
+    return HANDLERS.http is not None and HANDLERS.http.audit.writable()
+
+
 def scoring() -> ScoringAPI:
     assert HANDLERS.http is not None, "the Keepwell service binds its handlers when created"
     return HANDLERS.http
@@ -75,6 +82,13 @@ async def score(request: Request) -> Response:
 @api.post(FEATURES)
 async def score_features(request: Request) -> Response:
     return await scoring().handle(request, FEATURES)
+
+
+@api.get("/metrics")
+async def metrics() -> Response:
+    """Prometheus metrics of this worker, labelled by route template (`serving.http.paths`)."""
+    content = await anyio.to_thread.run_sync(series().exposition)
+    return Response(content, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @api.get("/docs.json")

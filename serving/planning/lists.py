@@ -29,6 +29,7 @@ from keepwell.words import ID_MAX_LENGTH, ID_PATTERN
 from serving.decisions.tiers import RISK_TIERS
 from serving.decisions.value import VALUE_TIERS
 from serving.planning.list_format import (
+    AUX_FILES,
     LIST_COLUMNS,
     NULLABLE,
     REASON_SEPARATOR,
@@ -74,6 +75,12 @@ def parse_day(text: str | None) -> dt.date | None:
 
 def valid_id(text: str) -> bool:
     return 0 < len(text) <= ID_MAX_LENGTH and bool(_ID.match(text))
+
+
+def rm_list_name(text: str) -> bool:
+    """Whether `text` can name an RM's list: a valid id that is not one of the day folder's other
+    files (`AUX_FILES`: `book_mix` is never an RM)."""
+    return valid_id(text) and text not in AUX_FILES
 
 
 def parse_versions(text: str) -> dict[str, str]:
@@ -126,7 +133,7 @@ class ListReader:
         folder = self.root / day.isoformat()
         if not folder.is_dir():
             shown = ", ".join(d.isoformat() for d in self.dates()[:10]) or "none yet"
-            raise NoList(f"There is no list for {day.isoformat()}. Lists exist for: {shown}.")
+            raise NoList(f"There is no list for that date. Lists exist for: {shown}.")
         return folder
 
     def _cached(self, path: Path, read: Callable[[Path], Any]) -> Any:
@@ -217,8 +224,10 @@ class ListReader:
 
     def tasks(self, day: dt.date, rm_id: str) -> list[dict[str, Any]] | None:
         """The RM's tasks of the date (rank order), or None when the RM has no file that day."""
+        if not rm_list_name(rm_id):
+            return None
         path = self.folder(day) / f"{rm_id}.parquet"
-        if not valid_id(rm_id) or not path.exists():
+        if not path.exists():
             return None
         return self._cached(path, lambda p: self._read_tasks(p, day, rm_id))
 
@@ -271,13 +280,15 @@ class ListReader:
     def day_list(self, day: dt.date, rm_id: str) -> DayList:
         """The RM's list of `day`; `NoList` when neither a list file nor the summary or the book
         mix knows the RM on that date (an RM with a book and no task gets an empty list)."""
+        if not rm_list_name(rm_id):
+            raise NoList("There is no such RM.")
         summary = self.summary(day)
         book = self.book_mix(day)
         tasks = self.tasks(day, rm_id)
         load = summary["rm_index"].get(rm_id)
         if tasks is None:
             if load is None and rm_id not in book:
-                raise NoList(f"There is no list for RM {rm_id} on {day.isoformat()}.")
+                raise NoList("There is no list for this RM on that date.")
             tasks = []
         versions: dict[str, set[str]] = {}
         for row in tasks:

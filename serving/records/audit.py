@@ -35,19 +35,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 import sqlite3
-import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from keepwell.pii import NameIndex, personal_data_in
 from keepwell.words import ID_MAX_LENGTH, ID_PATTERN
 from serving.records.seal import AuditSeal, Seal, SealError
+from serving.records.shared import SharedSqlite, open_wal
 
-BUSY_TIMEOUT_MS = 10_000
+__all__ = ["AuditError", "AuditLog", "SharedSqlite", "append_only_triggers", "open_wal"]
+
 GENESIS = "0" * 64
 _ID = re.compile(ID_PATTERN)
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -94,44 +94,6 @@ TRIGGERS = append_only_triggers("calls", "id = NEW.id") + append_only_triggers(
 )
 
 
-def _retry(action, attempts: int = 20) -> None:
-    """Run `action`, retrying a locked database (WAL switch, schema creation) briefly."""
-    for attempt in range(attempts):
-        try:
-            action()
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-
-
-def open_wal(path: Path, script: str, *, durable: bool = False) -> sqlite3.Connection:
-    """A connection to the SQLite file at `path` (created with its folder) shared by several
-    processes: WAL mode, a busy timeout, autocommit, `synchronous` FULL when `durable` else
-    NORMAL, and the tables and triggers of `script` created in one transaction (retried while
-    another process holds the lock)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-    )
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    _retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
-    conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-
-    def create() -> None:
-        # One transaction in the script: `executescript` commits any transaction open before it.
-        try:
-            conn.executescript("BEGIN IMMEDIATE;" + script + "COMMIT;")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    _retry(create)
-    return conn
-
-
 class AuditError(RuntimeError):
     """The audit log cannot be written or read, or `verify` found tampering."""
 
@@ -173,41 +135,23 @@ def _check_ids(customer_ids: Iterable[str]) -> tuple[str, ...]:
     return ids
 
 
+def recordable_ids(
+    customer_ids: Sequence[str], known: Sequence[bool], names: NameIndex | None = None
+) -> list[str]:
+    """The ids of a call that go into the audit log: every known customer's, and an unknown id
+    only when it holds no personal data (`keepwell.pii`): a caller who sends a phone number or
+    `Cara_Fischer` as an id has it refused or reported unknown, never recorded."""
+    return [
+        cid
+        for cid, is_known in zip(customer_ids, known, strict=True)
+        if is_known or personal_data_in(cid, names) is None
+    ]
+
+
 def _row_hash(prev_hash: str, row: Sequence[object], customer_ids: Sequence[str]) -> str:
     """SHA-256 over the previous call's hash, this call's columns and its (sorted) customer ids."""
     payload = json.dumps([prev_hash, list(row), list(customer_ids)], separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-class SharedSqlite:
-    """A SQLite file several processes write (`open_wal`): one connection per process, re-opened
-    after a fork, shared by the process's threads under `_lock`; `SCRIPT` creates its tables and
-    triggers, `PRAGMAS` run on each new connection."""
-
-    SCRIPT = ""
-    PRAGMAS: tuple[str, ...] = ()
-
-    def __init__(self, path: Path | str, *, durable: bool = False):
-        self.path = Path(path)
-        self.durable = durable
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid: int | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
-        conn = open_wal(self.path, self.SCRIPT, durable=self.durable)
-        for pragma in self.PRAGMAS:
-            conn.execute(pragma)
-        self._conn, self._pid = conn, os.getpid()
-        return conn
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
 
 
 class AuditLog(SharedSqlite):
@@ -244,28 +188,37 @@ class AuditLog(SharedSqlite):
         as_of = features_as_of.isoformat() if features_as_of is not None else None
         content = [when, caller_key_id, role, endpoint, versions, as_of, int(status), len(ids)]
         with self._lock:
-            conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                last = conn.execute("SELECT id, row_hash FROM calls ORDER BY id DESC LIMIT 1")
-                prev_id, prev_hash = last.fetchone() or (0, GENESIS)
-                call_id = prev_id + 1
-                row_hash = _row_hash(prev_hash, [call_id, *content], sorted(ids))
-                conn.execute(
-                    "INSERT INTO calls (id, at, caller_key_id, role, endpoint, model_versions, "
-                    "features_as_of, status, customer_count, prev_hash, row_hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [call_id, *content, prev_hash, row_hash],
-                )
-                conn.executemany(
-                    "INSERT INTO call_customers (customer_id, call_id) VALUES (?, ?)",
-                    [(cid, call_id) for cid in ids],
-                )
-                conn.execute("COMMIT")
+                return self._append(content, ids)
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._drop()  # reopened on the next call (the file may be writable again)
                 raise
-            self.seal.advance(call_id, row_hash, lambda sealed: _hash_of(conn, sealed))
+
+    def _append(self, content: list, ids: tuple[str, ...]) -> int:
+        """One call's rows in one transaction, then the seal (under `_lock`)."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            last = conn.execute("SELECT id, row_hash FROM calls ORDER BY id DESC LIMIT 1")
+            prev_id, prev_hash = last.fetchone() or (0, GENESIS)
+            call_id = prev_id + 1
+            row_hash = _row_hash(prev_hash, [call_id, *content], sorted(ids))
+            conn.execute(
+                "INSERT INTO calls (id, at, caller_key_id, role, endpoint, model_versions, "
+                "features_as_of, status, customer_count, prev_hash, row_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [call_id, *content, prev_hash, row_hash],
+            )
+            conn.executemany(
+                "INSERT INTO call_customers (customer_id, call_id) VALUES (?, ?)",
+                [(cid, call_id) for cid in ids],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self.seal.advance(call_id, row_hash, lambda sealed: _hash_of(conn, sealed))
         return call_id
 
     # -- reading ------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ the call), `no_answer` (tried, not reached). A task is *done* when its latest ou
 the planner carries it over. The KPI report counts done tasks for callback completion.
 
 Several BentoML workers share the file: WAL mode, a busy timeout, one short transaction per write.
-No PII: customer ids only, and the note is limited to `NOTE_MAX` characters of plain text (the RM
-page tells the RM not to write personal data there).
+No PII: customer ids only, and the note is limited to `NOTE_MAX` characters of plain text with
+no personal data (`note_problem`: no phone, account or card number, no e-mail address, no name of
+the bank's customers from the store's `NameIndex`); a refusal names the field, never the note.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from keepwell.pii import NameIndex, personal_data_in
 from serving.records.audit import SharedSqlite, append_only_triggers
 
 OUTCOMES: tuple[str, ...] = ("reached", "declined", "no_answer")
@@ -81,7 +83,7 @@ def parse_task_id(text: str) -> tuple[dt.date, str]:
     try:
         day = dt.date.fromisoformat(found.group(1))
     except ValueError as exc:
-        raise OutcomeError(f"task_id has no valid date: {found.group(1)!r}") from exc
+        raise OutcomeError("task_id has no valid date") from exc
     return day, found.group(2)
 
 
@@ -102,13 +104,27 @@ class Outcome:
         return self.outcome in DONE_OUTCOMES
 
 
-def _clean_note(note: str | None) -> str | None:
+def note_problem(note: str | None, names: NameIndex | None = None) -> str | None:
+    """Why `note` cannot be stored (naming the field and the rule, never quoting the note), or
+    None: at most `NOTE_MAX` characters, and no personal data (`keepwell.pii`)."""
     if note is None:
         return None
     text = " ".join(str(note).split())
     if len(text) > NOTE_MAX:
-        raise OutcomeError(f"note has {len(text)} characters; at most {NOTE_MAX}")
-    return text or None
+        return f"note: at most {NOTE_MAX} characters (it has {len(text)})"
+    found = personal_data_in(text, names)
+    if found:
+        return f"note: no personal data in notes (it holds {found})"
+    return None
+
+
+def _clean_note(note: str | None, names: NameIndex | None) -> str | None:
+    if note is None:
+        return None
+    problem = note_problem(note, names)
+    if problem:
+        raise OutcomeError(problem)
+    return " ".join(str(note).split()) or None
 
 
 class OutcomeStore(SharedSqlite):
@@ -116,8 +132,9 @@ class OutcomeStore(SharedSqlite):
 
     SCRIPT = SCHEMA + TRIGGERS
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, names: NameIndex | None = None):
         super().__init__(path)
+        self.names = names  # the bank's customer names, refused in notes
 
     def record(
         self,
@@ -133,7 +150,7 @@ class OutcomeStore(SharedSqlite):
         """Store one outcome of task `task` (see `task_id`); returns what was stored."""
         list_date, customer_id = parse_task_id(task)
         if outcome not in OUTCOMES:
-            raise OutcomeError(f"outcome must be one of {list(OUTCOMES)}, got {outcome!r}")
+            raise OutcomeError(f"outcome must be one of {', '.join(OUTCOMES)}")
         if not rm_id or not rule or not recorded_by:
             raise OutcomeError("rm_id, rule and recorded_by are required")
         at = at or dt.datetime.now(dt.UTC)
@@ -146,7 +163,7 @@ class OutcomeStore(SharedSqlite):
             customer_id=customer_id,
             rule=rule,
             outcome=outcome,
-            note=_clean_note(note),
+            note=_clean_note(note, self.names),
             recorded_at=at.astimezone(dt.UTC),
             recorded_by=recorded_by,
         )

@@ -51,6 +51,7 @@ ErrorCode = Literal[
     "payload_too_large",  # 413: body over the size limit
     "invalid_request",  # 422: the body does not match the request model
     "unsupported_media_type",  # 415: not application/json
+    "request_timeout",  # 408: the body stalled (see serving.http.paths.BODY_READ_TIMEOUT)
     "unavailable",  # 503: models or feature store not loaded
 ]
 
@@ -74,11 +75,8 @@ def _unique(ids: list[str]) -> list[str]:
         if i in seen and i not in repeated:
             repeated.append(i)
         seen.add(i)
-    if repeated:
-        shown = ", ".join(repeated[:10]) + (
-            f" and {len(repeated) - 10} more" if len(repeated) > 10 else ""
-        )
-        raise ValueError(f"customer ids must be unique; repeated: {shown}")
+    if repeated:  # counted, not shown: a repeated "id" may be a name sent by mistake
+        raise ValueError(f"customer ids must be unique; {len(repeated)} id(s) are repeated")
     return ids
 
 
@@ -186,6 +184,15 @@ class ErrorBody(BaseModel):
     fields: list[FieldProblem] = Field(default_factory=list)
 
 
+def _field_name(error: Mapping[str, Any]) -> str:
+    """The dotted location of a problem; a key the model does not know is not echoed (the caller
+    chose it: it may be a name), only where it was."""
+    loc = [str(p) for p in error.get("loc", ())]
+    if loc and error.get("type") == "extra_forbidden":
+        loc[-1] = "(unknown field)"
+    return ".".join(loc) or "(body)"
+
+
 def error_body(
     errors: Sequence[Mapping[str, Any]],
     *,
@@ -199,7 +206,7 @@ def error_body(
     """
     problems = [
         FieldProblem(
-            field=".".join(str(p) for p in e.get("loc", ())) or "(body)",
+            field=_field_name(e),
             problem=str(e["msg"]).removeprefix("Value error, "),
         )
         for e in errors

@@ -190,6 +190,10 @@ class Scorer:
 
         return default_spec(self.config).select(self.row_features)
 
+    def known(self, customer_ids: Sequence[str]) -> list[bool]:
+        """Whether each id is a customer of the loaded snapshot."""
+        return [p >= 0 for p in self.snapshot.positions(list(customer_ids)).tolist()]
+
     def rm_of(self, customer_ids: Sequence[str]) -> list[str | None]:
         """The RM of each id (None: unknown id, or no RM map)."""
         pos = self.snapshot.positions(list(customer_ids))
