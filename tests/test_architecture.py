@@ -21,7 +21,6 @@ MAX_FUNCTION_LINES = 80
 # lets none grow and no new one appear. `features/` and `keepwell/demo/` were being changed on
 # another branch (the point-in-time fix) and were left alone; the others are to be split.
 KNOWN_LONG_MODULES = {
-    "training/reasons.py": 473,
     "reporting/kpi/compute.py": 409,
 }
 KNOWN_LONG_FUNCTIONS = {

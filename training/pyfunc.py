@@ -7,8 +7,8 @@ The logged model holds
 * `artifacts/spec.json` - `spec.records()` of every feature (templates, comparisons, missing-value
   sentences) plus `never_as_reason` and `top_k`: everything `explain` needs to speak;
 * `code/` - copies of the `training` and `keepwell` packages, so the model loads where Keepwell
-  is not installed; loading imports only `training.{pyfunc,fitted,reasons}` and `keepwell.io`,
-  nothing from `features` (or Ibis, DuckDB);
+  is not installed; loading imports only `training.{pyfunc,fitted,reasons,reason_texts}` and
+  `keepwell.io`, nothing from `features` (or Ibis, DuckDB);
 * a tiny generated entry script (MLflow "models from code"), so the Python model is rebuilt by
   importing `training.pyfunc`, never unpickled.
 
@@ -169,11 +169,12 @@ def stage_code(folder: Path) -> list[str]:
 
     `training` and the `keepwell` core whole (Python files only; together under 300 KB; the CLI
     is a package of its own and is not copied). Loading imports only `training.pyfunc`,
-    `training.fitted`, `training.reasons` and `keepwell.io`, none of which import `features`,
-    Ibis or DuckDB. Whole packages rather than those four files because MLflow puts the model's
-    `code/` first on `sys.path`: a partial `keepwell` there would hide the installed one's other
-    modules from a process that imports them later. The packages are found from a module's
-    file: under pytest `training` can resolve as a namespace package without `__file__`.
+    `training.fitted`, `training.reasons` (with `training.reason_texts`) and `keepwell.io`, none
+    of which import `features`, Ibis or DuckDB. Whole packages rather than those files because
+    MLflow puts the model's `code/` first on `sys.path`: a partial `keepwell` there would hide
+    the installed one's other modules from a process that imports them later. The packages are
+    found from a module's file: under pytest `training` can resolve as a namespace package
+    without `__file__`.
     """
     paths = []
     for module in (fitted_module, keepwell_io):
