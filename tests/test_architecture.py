@@ -21,7 +21,6 @@ MAX_FUNCTION_LINES = 80
 # lets none grow and no new one appear. `features/` and `keepwell/demo/` were being changed on
 # another branch (the point-in-time fix) and were left alone; the others are to be split.
 KNOWN_LONG_MODULES = {
-    "reporting/kpi/compute.py": 409,
 }
 KNOWN_LONG_FUNCTIONS = {
     "features/mapping/spec.py:parse_mapping": 106,
@@ -29,7 +28,6 @@ KNOWN_LONG_FUNCTIONS = {
     "training/effect/run.py:train_effect": 150,
     "training/model.py:fit_target": 92,
     "serving/planning/planner.py:compose_plan": 148,
-    "reporting/kpi/compute.py:compute_kpis": 85,
 }
 
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 
 from keepwell.contract.report import ContractError
-from reporting.kpi.compute import LIST_COLUMNS, NEEDED
 from reporting.kpi.model import KpiError
+from reporting.kpi.tables import LIST_COLUMNS, NEEDED
 from serving.decisions.rules import read_tables
 from serving.planning.list_format import ListFormatError, list_dates, read_list_table
 from serving.records.outcomes import OutcomeStore
