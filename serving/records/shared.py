@@ -109,8 +109,12 @@ class SharedSqlite:
         with self._lock:
             try:
                 conn = self._connect()
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
                 conn.execute("BEGIN IMMEDIATE")
-                conn.execute("ROLLBACK")
+                try:  # a write that is rolled back: a read-only connection refuses it
+                    conn.execute(f"PRAGMA user_version = {int(version)}")
+                finally:
+                    conn.execute("ROLLBACK")
                 return True
             except (sqlite3.Error, OSError):
                 self._drop()

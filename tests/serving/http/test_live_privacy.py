@@ -178,3 +178,37 @@ def test_no_name_or_phone_reaches_audit_access_log_metrics_or_notes(
 def test_a_control_character_in_the_path_is_a_json_404(live_server, path):
     r = httpx.get(f"{live_server.base}{path}", timeout=10)
     assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize("path", ["/score", "/rm/signin"])
+def test_a_stalled_body_is_408_json_within_seconds(live_server, serving_setup, path):
+    import json
+    import socket
+    import time
+
+    from serving.http.paths import BODY_READ_TIMEOUT
+
+    media = "application/json" if path == "/score" else "application/x-www-form-urlencoded"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {media}\r\n"
+        f"Authorization: Bearer {serving_setup.keys.crm}\r\nContent-Length: 100\r\n\r\n"
+    )
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", live_server.port), timeout=30) as s:
+        s.sendall(head.encode() + b'{"customer')  # and then nothing
+        data = b""
+        while b"\r\n\r\n" not in data:  # the status line and headers
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        waited = time.monotonic() - started
+        if path == "/score":
+            length = int(re.search(rb"content-length: (\d+)", data, re.I).group(1))
+            while len(data.split(b"\r\n\r\n", 1)[1]) < length:
+                data += s.recv(65536)
+    status_line, _, rest = data.partition(b"\r\n")
+    assert b" 408 " in status_line, data[:300]
+    assert BODY_READ_TIMEOUT - 0.5 < waited < BODY_READ_TIMEOUT + 5
+    if path == "/score":
+        assert json.loads(rest.split(b"\r\n\r\n", 1)[1])["error"] == "request_timeout"

@@ -61,3 +61,40 @@ def test_bad_recordings_are_refused_with_the_field_named(tmp_path, task, fields,
 
 def test_task_ids_round_trip():
     assert parse_task_id(task_id(DAY, "C00000042")) == (DAY, "C00000042")
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "new number +44 7700-90-08 23",
+        "06.12.34.56.78 after six",
+        "write to j.smith(at)example.com",
+        "mail j.smith＠example.com",
+        "mail a @ b",
+        "Hana Tanaka prefers evenings",
+        "hana TANAKA prefers evenings",
+    ],
+)
+def test_a_note_with_personal_data_is_refused_naming_the_field_only(tmp_path, note):
+    from keepwell.pii import NameIndex
+
+    store = OutcomeStore(tmp_path / "o.sqlite", NameIndex(["Hana Tanaka", "Cara Fischer"]))
+    args = {"rm_id": "RM1", "rule": "risk", "outcome": "reached", "recorded_by": "k"}
+    with pytest.raises(OutcomeError, match=r"^note: no personal data") as refused:
+        store.record(task_id(DAY, "C1"), note=note, **args)
+    assert note not in str(refused.value) and "Tanaka" not in str(refused.value)
+    assert store.latest().empty
+    store.record(task_id(DAY, "C1"), note="call back after 14:30 on 2026-01-05", **args)
+    assert store.latest()["note"].tolist() == ["call back after 14:30 on 2026-01-05"]
+
+
+def test_refusals_do_not_echo_what_was_sent(tmp_path):
+    store = OutcomeStore(tmp_path / "o.sqlite")
+    with pytest.raises(OutcomeError) as refused:
+        store.record(
+            task_id(DAY, "C1"), rm_id="R", rule="r", outcome="Cara Fischer", recorded_by="k"
+        )
+    assert "Cara" not in str(refused.value)
+    with pytest.raises(OutcomeError) as refused:
+        parse_task_id("2025-13-01:C1")
+    assert "2025-13-01" not in str(refused.value)
