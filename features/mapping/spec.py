@@ -174,15 +174,7 @@ def _column_spec(raw: Any, where: str, key: str) -> ColumnSpec:
     )
 
 
-def parse_mapping(data: Any, path: Path | None = None) -> ColumnMapping:
-    """A `ColumnMapping` from parsed YAML; `MappingError` names the key that is wrong."""
-    from keepwell.contract import TABLES
-
-    where = str(path) if path else "mapping"
-    data = _expect_dict(data, where, "(top level)")
-    unknown = sorted(set(data) - {"name", "description", "sources", "tables", "snapshot", "labels"})
-    if unknown:
-        raise _fail(where, "(top level)", f"unknown key(s) {unknown}")
+def _sources(data: dict[str, Any], where: str) -> dict[str, Source]:
     sources: dict[str, Source] = {}
     for name, raw in _expect_dict(data.get("sources") or {}, where, "sources").items():
         key = f"sources.{name}"
@@ -195,68 +187,71 @@ def parse_mapping(data: Any, path: Path | None = None) -> ColumnMapping:
         sources[name] = Source(name, str(raw["file"]), fmt)
     if not sources:
         raise _fail(where, "sources", "name at least one source file")
+    return sources
 
-    def source_of(raw: dict[str, Any], key: str) -> str:
-        src = raw.get("from")
-        if src not in sources:
-            raise _fail(where, f"{key}.from", f"must name one of the sources {sorted(sources)}")
-        return src
 
-    tables: dict[str, TableMapping] = {}
-    for name, raw in _expect_dict(data.get("tables") or {}, where, "tables").items():
-        key = f"tables.{name}"
-        if name not in TABLES:
-            raise _fail(where, key, f"not a contract table; choose from {sorted(TABLES)}")
-        raw = _expect_dict(raw, where, key)
-        contract_cols = TABLES[name].schema.columns
-        columns: dict[str, ColumnSpec] = {}
-        for col, spec in _expect_dict(raw.get("columns") or {}, where, f"{key}.columns").items():
-            if col not in contract_cols:
-                raise _fail(
-                    where,
-                    f"{key}.columns.{col}",
-                    f"not a column of the contract table {name}; choose from {list(contract_cols)}",
-                )
-            columns[col] = _column_spec(spec, where, f"{key}.columns.{col}")
-        group_by = raw.get("group_by")
-        if group_by is not None and group_by not in columns:
-            raise _fail(where, f"{key}.group_by", f"{group_by!r} is not one of the mapped columns")
-        if group_by is None:
-            agg = [c for c, s in columns.items() if s.aggregate]
-            if agg:
-                raise _fail(where, f"{key}.columns.{agg[0]}", "aggregate needs group_by")
-        keep = _expect_dict(raw.get("keep") or {}, where, f"{key}.keep")
-        for col, cond in keep.items():
-            cond = _expect_dict(cond, where, f"{key}.keep.{col}")
-            bad = sorted(set(cond) - set(FILTER_OPS))
-            if col not in columns or bad:
-                raise _fail(
-                    where,
-                    f"{key}.keep.{col}",
-                    f"filters mapped columns with {FILTER_OPS}"
-                    + (f"; unknown {bad}" if bad else ""),
-                )
-        tables[name] = TableMapping(name, source_of(raw, key), columns, group_by, keep)
-    if "customers" not in tables:
-        raise _fail(where, "tables.customers", "every mapping must make the customers table")
+def _source_of(raw: dict[str, Any], key: str, sources: dict[str, Source], where: str) -> str:
+    src = raw.get("from")
+    if src not in sources:
+        raise _fail(where, f"{key}.from", f"must name one of the sources {sorted(sources)}")
+    return src
 
-    snapshot = None
-    if data.get("snapshot") is not None:
-        raw = _expect_dict(data["snapshot"], where, "snapshot")
-        for need in ("from", "key", "as_of"):
-            if need not in raw:
-                raise _fail(where, f"snapshot.{need}", "is required")
-        feats = _expect_dict(raw.get("features") or {}, where, "snapshot.features")
-        labs = _expect_dict(raw.get("labels") or {}, where, "snapshot.labels")
-        snapshot = SnapshotMapping(
-            source=source_of(raw, "snapshot"),
-            key=str(raw["key"]),
-            as_of=_date(raw["as_of"], where, "snapshot.as_of"),
-            features={
-                k: _column_spec(v, where, f"snapshot.features.{k}") for k, v in feats.items()
-            },
-            labels={k: _column_spec(v, where, f"snapshot.labels.{k}") for k, v in labs.items()},
-        )
+
+def _table(name: str, raw: Any, sources: dict[str, Source], where: str) -> TableMapping:
+    """One contract table: its columns, grouping and filters."""
+    from keepwell.contract import TABLES
+
+    key = f"tables.{name}"
+    if name not in TABLES:
+        raise _fail(where, key, f"not a contract table; choose from {sorted(TABLES)}")
+    raw = _expect_dict(raw, where, key)
+    contract_cols = TABLES[name].schema.columns
+    columns: dict[str, ColumnSpec] = {}
+    for col, spec in _expect_dict(raw.get("columns") or {}, where, f"{key}.columns").items():
+        if col not in contract_cols:
+            raise _fail(
+                where,
+                f"{key}.columns.{col}",
+                f"not a column of the contract table {name}; choose from {list(contract_cols)}",
+            )
+        columns[col] = _column_spec(spec, where, f"{key}.columns.{col}")
+    group_by = raw.get("group_by")
+    if group_by is not None and group_by not in columns:
+        raise _fail(where, f"{key}.group_by", f"{group_by!r} is not one of the mapped columns")
+    if group_by is None:
+        agg = [c for c, s in columns.items() if s.aggregate]
+        if agg:
+            raise _fail(where, f"{key}.columns.{agg[0]}", "aggregate needs group_by")
+    keep = _expect_dict(raw.get("keep") or {}, where, f"{key}.keep")
+    for col, cond in keep.items():
+        cond = _expect_dict(cond, where, f"{key}.keep.{col}")
+        bad = sorted(set(cond) - set(FILTER_OPS))
+        if col not in columns or bad:
+            raise _fail(
+                where,
+                f"{key}.keep.{col}",
+                f"filters mapped columns with {FILTER_OPS}" + (f"; unknown {bad}" if bad else ""),
+            )
+    return TableMapping(name, _source_of(raw, key, sources, where), columns, group_by, keep)
+
+
+def _snapshot(raw: Any, sources: dict[str, Source], where: str) -> SnapshotMapping:
+    raw = _expect_dict(raw, where, "snapshot")
+    for need in ("from", "key", "as_of"):
+        if need not in raw:
+            raise _fail(where, f"snapshot.{need}", "is required")
+    feats = _expect_dict(raw.get("features") or {}, where, "snapshot.features")
+    labs = _expect_dict(raw.get("labels") or {}, where, "snapshot.labels")
+    return SnapshotMapping(
+        source=_source_of(raw, "snapshot", sources, where),
+        key=str(raw["key"]),
+        as_of=_date(raw["as_of"], where, "snapshot.as_of"),
+        features={k: _column_spec(v, where, f"snapshot.features.{k}") for k, v in feats.items()},
+        labels={k: _column_spec(v, where, f"snapshot.labels.{k}") for k, v in labs.items()},
+    )
+
+
+def _labels(data: dict[str, Any], tables: dict[str, TableMapping], where: str):
     labels: dict[str, LabelRule] = {}
     for name, raw in _expect_dict(data.get("labels") or {}, where, "labels").items():
         raw = _expect_dict(raw, where, f"labels.{name}")
@@ -271,6 +266,26 @@ def parse_mapping(data: Any, path: Path | None = None) -> ColumnMapping:
         if rule == "no_transaction" and "transactions" not in tables:
             raise _fail(where, f"labels.{name}", "rule no_transaction needs a transactions table")
         labels[name] = LabelRule(name, rule, horizon)
+    return labels
+
+
+def parse_mapping(data: Any, path: Path | None = None) -> ColumnMapping:
+    """A `ColumnMapping` from parsed YAML; `MappingError` names the key that is wrong."""
+    where = str(path) if path else "mapping"
+    data = _expect_dict(data, where, "(top level)")
+    unknown = sorted(set(data) - {"name", "description", "sources", "tables", "snapshot", "labels"})
+    if unknown:
+        raise _fail(where, "(top level)", f"unknown key(s) {unknown}")
+    sources = _sources(data, where)
+    tables = {
+        name: _table(name, raw, sources, where)
+        for name, raw in _expect_dict(data.get("tables") or {}, where, "tables").items()
+    }
+    if "customers" not in tables:
+        raise _fail(where, "tables.customers", "every mapping must make the customers table")
+    snapshot = None
+    if data.get("snapshot") is not None:
+        snapshot = _snapshot(data["snapshot"], sources, where)
     return ColumnMapping(
         name=str(data.get("name") or (path.stem if path else "mapping")),
         path=path,
@@ -278,7 +293,7 @@ def parse_mapping(data: Any, path: Path | None = None) -> ColumnMapping:
         sources=sources,
         tables=tables,
         snapshot=snapshot,
-        labels=labels,
+        labels=_labels(data, tables, where),
     )
 
 
