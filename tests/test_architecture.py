@@ -25,7 +25,6 @@ KNOWN_LONG_MODULES = {
 KNOWN_LONG_FUNCTIONS = {
     "training/effect/model.py:fit_effect_model": 94,
     "training/effect/run.py:train_effect": 150,
-    "training/model.py:fit_target": 92,
     "serving/planning/planner.py:compose_plan": 148,
 }
 

@@ -275,6 +275,36 @@ def choose_shape(
 
 
 # -- the model ---------------------------------------------------------------------------------
+def _train_shape(data, target, shape, params, config, sample, clock, progress):
+    """One candidate shape: its booster and the record of its ROC-AUC, size and speed."""
+    training = config.training
+    x_train, y_train, x_valid, y_valid = data
+    _say(progress, f"{target}: training shape {shape_record(shape)}")
+    started = time.perf_counter()
+    booster = train_booster(
+        x_train, y_train, x_valid, y_valid, params,
+        training.max_trees, training.early_stopping_rounds,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    margin = booster.predict(x_valid, raw_score=True, num_threads=training.threads)
+    timing = clock(booster, sample)
+    record = {
+        "shape": shape_record(shape),
+        "valid_auc": roc_auc(y_valid, margin),
+        "trees": int(booster.num_trees()),
+        "train_seconds": round(seconds, 3),
+        "predict_us_per_row": round(timing.predict_us, 3),
+        "explain_us_per_row": round(timing.explain_us, 3),
+        "explain_seconds": round(projected_seconds(timing.explain_us, training.explain_budget), 3),
+    }
+    _say(
+        progress,
+        f"{target}: {record['trees']} trees, valid ROC-AUC {record['valid_auc']:.4f}, "
+        f"explain {record['explain_us_per_row']:.0f} us/row",
+    )
+    return booster, record
+
+
 def fit_target(
     train: pd.DataFrame,
     valid: pd.DataFrame,
@@ -311,29 +341,10 @@ def fit_target(
     boosters, candidates, params_used = [], [], []
     for shape in training.shapes:
         params = lightgbm_params(config, shape, y_train)
-        _say(progress, f"{target}: training shape {shape_record(shape)}")
-        started = time.perf_counter()
-        booster = train_booster(
-            x_train, y_train, x_valid, y_valid, params,
-            training.max_trees, training.early_stopping_rounds,
+        booster, record = _train_shape(
+            (x_train, y_train, x_valid, y_valid), target, shape, params, config,
+            sample, clock, progress,
         )  # fmt: skip
-        seconds = time.perf_counter() - started
-        margin = booster.predict(x_valid, raw_score=True, num_threads=training.threads)
-        timing = clock(booster, sample)
-        record = {
-            "shape": shape_record(shape),
-            "valid_auc": roc_auc(y_valid, margin),
-            "trees": int(booster.num_trees()),
-            "train_seconds": round(seconds, 3),
-            "predict_us_per_row": round(timing.predict_us, 3),
-            "explain_us_per_row": round(timing.explain_us, 3),
-            "explain_seconds": round(projected_seconds(timing.explain_us, budget), 3),
-        }
-        _say(
-            progress,
-            f"{target}: {record['trees']} trees, valid ROC-AUC {record['valid_auc']:.4f}, "
-            f"explain {record['explain_us_per_row']:.0f} us/row",
-        )
         boosters.append(booster)
         candidates.append(record)
         params_used.append(params)
