@@ -156,6 +156,44 @@ def _booster(
     return train_booster(x, y, xv, yv, params, settings.max_trees, settings.early_stopping_rounds)
 
 
+def _check_frames(train, valid, settings, outcome: str, treatment: str) -> None:
+    if settings.learner not in LEARNERS:
+        raise ValueError(f"effect.learner must be one of {LEARNERS}, got {settings.learner!r}")
+    for part, frame in (("train", train), ("valid", valid)):
+        for col in (outcome, treatment):
+            if col not in frame.columns:
+                raise KeyError(f"the {part} frame has no column {col!r}")
+        arms = set(frame[treatment].unique().tolist())
+        if arms != {0, 1}:
+            raise ValueError(f"the {part} frame needs both arms in {treatment!r}; it has {arms}")
+
+
+def _fit_meta_learners(train, valid, base, settings, binary, seed: int, threads: int):
+    """The T-learner (one booster per arm) and the X-learner (plus the imputed effects' boosters)
+    from (matrix, outcome, treated) of the training and validation rows."""
+    x, y, t = train
+    xv, yv, tv = valid
+    categories = base.categories
+    regression = lgb_params(settings, "regression", seed, threads)
+    mu0 = _booster(x[~t], y[~t], xv[~tv], yv[~tv], binary, settings)
+    mu1 = _booster(x[t], y[t], xv[tv], yv[tv], binary, settings)
+    boosters = {"mu0": mu0, "mu1": mu1}
+    t_learner = EffectModel("t", boosters, base.features, categories, base.propensity)
+
+    def imputed(xx: pd.DataFrame, yy: np.ndarray, tt: np.ndarray) -> np.ndarray:
+        m0, m1 = np.asarray(mu0.predict(xx)), np.asarray(mu1.predict(xx))
+        return np.where(tt, m0 - yy, yy - m1)  # positive = the call prevented churn
+
+    d, dv = imputed(x, y, t), imputed(xv, yv, tv)
+    tau0 = _booster(x[~t], d[~t], xv[~tv], dv[~tv], regression, settings)
+    tau1 = _booster(x[t], d[t], xv[tv], dv[tv], regression, settings)
+    x_learner = EffectModel(
+        "x", {**boosters, "tau0": tau0, "tau1": tau1}, base.features, categories,
+        base.propensity,
+    )  # fmt: skip
+    return {"t": t_learner, "x": x_learner}
+
+
 def fit_effect_model(
     train: pd.DataFrame,
     valid: pd.DataFrame,
@@ -174,15 +212,7 @@ def fit_effect_model(
     on every row, far steadier than a Qini on ~1,000 control rows), then the X-learner unless
     the T-learner's validation Qini is larger. Validation figures travel in `extra`."""
 
-    if settings.learner not in LEARNERS:
-        raise ValueError(f"effect.learner must be one of {LEARNERS}, got {settings.learner!r}")
-    for part, frame in (("train", train), ("valid", valid)):
-        for col in (outcome, treatment):
-            if col not in frame.columns:
-                raise KeyError(f"the {part} frame has no column {col!r}")
-        arms = set(frame[treatment].unique().tolist())
-        if arms != {0, 1}:
-            raise ValueError(f"the {part} frame needs both arms in {treatment!r}; it has {arms}")
+    _check_frames(train, valid, settings, outcome, treatment)
     categories = categories_of(train, categorical)
     base = EffectModel("t", {}, tuple(features), categories, float(train[treatment].mean()))
     x, xv = base.matrix(train), base.matrix(valid)
@@ -194,26 +224,11 @@ def fit_effect_model(
     valid_qini: dict[str, float] = {}
     valid_deviance: dict[str, float] = {}
     if settings.learner in ("x", "t", "auto"):
-        regression = lgb_params(settings, "regression", seed, threads)
-        mu0 = _booster(x[~t], y[~t], xv[~tv], yv[~tv], binary, settings)
-        mu1 = _booster(x[t], y[t], xv[tv], yv[tv], binary, settings)
-        boosters = {"mu0": mu0, "mu1": mu1}
-        candidates["t"] = EffectModel("t", boosters, base.features, categories, base.propensity)
-
-        def imputed(xx: pd.DataFrame, yy: np.ndarray, tt: np.ndarray) -> np.ndarray:
-            m0, m1 = np.asarray(mu0.predict(xx)), np.asarray(mu1.predict(xx))
-            return np.where(tt, m0 - yy, yy - m1)  # positive = the call prevented churn
-
-        d, dv = imputed(x, y, t), imputed(xv, yv, tv)
-        tau0 = _booster(x[~t], d[~t], xv[~tv], dv[~tv], regression, settings)
-        tau1 = _booster(x[t], d[t], xv[tv], dv[tv], regression, settings)
-        candidates["x"] = EffectModel(
-            "x", {**boosters, "tau0": tau0, "tau1": tau1}, base.features, categories,
-            base.propensity,
-        )  # fmt: skip
+        candidates |= _fit_meta_learners((x, y, t), (xv, yv, tv), base, settings, binary,
+                                         seed, threads)  # fmt: skip
         for name in ("x", "t"):
             valid_qini[name] = qini_coefficient(yv, tv_i, candidates[name].predict(valid))
-
+        mu0, mu1 = candidates["t"].boosters["mu0"], candidates["t"].boosters["mu1"]
         valid_deviance["x/t"] = arm_deviance(
             np.asarray(mu1.predict(xv)), np.asarray(mu0.predict(xv)), yv, tv_i
         )
