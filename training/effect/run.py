@@ -35,10 +35,18 @@ from features.loading import monthly_as_of_dates, open_data
 from keepwell.io import write_text
 from training.dataset import default_last_as_of
 from training.effect.data import EffectSettings, build_effect_data, oracle_effects
-from training.effect.metrics import bootstrap_qini_difference, qini_curve, uplift_metrics
+from training.effect.evaluation import (
+    MODEL,
+    ORACLE,
+    RANDOM,
+    RISK,
+    effect_figures,
+    evaluation_table,
+    promotion_rule,
+)
 from training.effect.model import EffectModel, fit_effect_model, fit_risk_model
 from training.effect.pyfunc import example_frame, log_effect_model
-from training.plots import new_figure, save_figures
+from training.plots import save_figures
 from training.registered import registered_probabilities
 from training.registry import (
     CHALLENGER,
@@ -60,7 +68,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 EVALUATION_FILE = "effect_evaluation.json"
-MODEL, RISK, RANDOM, ORACLE = "effect model", "risk ranking", "random", "oracle (true effect)"
 
 
 def _say(progress: Progress | None, message: str) -> None:
@@ -126,79 +133,111 @@ def _risk_scores(
     return predict(test), "LightGBM churn model fitted on the experiment's train rows"
 
 
-def evaluation_table(
-    test: pd.DataFrame,
-    scores: dict[str, np.ndarray],
-    truth: np.ndarray | None,
-    shares: tuple[float, ...],
-) -> dict[str, dict[str, float]]:
-    y, t = test["churn"].to_numpy(float), test["treated"].to_numpy(int)
-    return {name: uplift_metrics(y, t, s, truth=truth, shares=shares) for name, s in scores.items()}
+def _arms(parts: dict[str, pd.DataFrame]) -> dict[str, dict[str, int]]:
+    """Treated and control rows of each part of the split."""
+    return {
+        part: {"treated": int(f["treated"].sum()), "control": int((f["treated"] == 0).sum())}
+        for part, f in parts.items()
+    }
 
 
-def effect_figures(
-    test: pd.DataFrame, scores: dict[str, np.ndarray], truth: np.ndarray | None
-) -> dict[str, Any]:
-    """Qini curves of every scorer; estimated against true effect on the demo bank."""
-
-    y, t = test["churn"].to_numpy(float), test["treated"].to_numpy(int)
-    figs: dict[str, Any] = {}
-    fig = new_figure(7, 5)
-    ax = fig.subplots()
-    for name, s in scores.items():
-        x, q = qini_curve(y, t, s)
-        ax.plot(x, q, label=name, lw=1.5 if name == MODEL else 1.0)
-    if scores:
-        x, q = qini_curve(y, t, next(iter(scores.values())))
-        ax.plot([0, 1], [0, q[-1]], ls="--", c="grey", lw=1, label="random (expected)")
-    ax.set(
-        xlabel="share of customers called (by score)",
-        ylabel="churners prevented per treated",
-        title=f"Qini curves, evaluation period ({len(y):,} rows)",
+def _arms_text(arms: dict[str, dict[str, int]]) -> str:
+    return ", ".join(
+        f"{p} {a['treated']:,} treated / {a['control']:,} control" for p, a in arms.items()
     )
-    ax.legend(fontsize="small")
-    figs["effect_qini"] = fig
-    if truth is not None and MODEL in scores:
-        fig = new_figure(6, 5)
-        ax = fig.subplots()
-        ax.scatter(truth, scores[MODEL], s=4, alpha=0.3)
-        lo = float(min(truth.min(), scores[MODEL].min()))
-        hi = float(max(truth.max(), scores[MODEL].max()))
-        ax.plot([lo, hi], [lo, hi], ls="--", c="grey", lw=1)
-        ax.set(
-            xlabel="true effect of a completed call (oracle)",
-            ylabel="estimated effect of assigning a call",
-            title="estimated vs true effect",
-        )
-        figs["effect_vs_truth"] = fig
-    return figs
 
 
-def promotion_rule(
-    test: pd.DataFrame, scores: dict[str, np.ndarray], settings: EffectSettings, seed: int
-) -> tuple[bool, str, dict[str, float]]:
-    """(champion?, reason, figures): champion when the `promotion_quantile` (10th percentile) of
-    Qini(effect model) - Qini(risk ranking) over `promotion_resamples` bootstrap samples of the
-    test period's customers is above 0, so a lucky draw of ~1,000 control rows does not promote."""
+def _run_params(data, model: EffectModel, settings: EffectSettings, risk_source, arms, split):
+    """The MLflow run's parameters: the data, the learner, its settings and the split."""
+    return {
+        "data_first_as_of": data.as_of_dates[0],
+        "data_last_as_of": data.as_of_dates[-1],
+        "data_snapshots": len(data.as_of_dates),
+        "learner": model.learner,
+        "learner_setting": settings.learner,
+        "propensity": round(model.propensity, 5),
+        "risk_baseline": risk_source[:250],
+        "dropped_both_arms": data.dropped_both,
+        "reasons": ",".join(settings.reasons),
+        "num_leaves": settings.num_leaves,
+        "max_depth": settings.max_depth,
+        "min_child_samples": settings.min_child_samples,
+        "learning_rate": settings.learning_rate,
+        "lambda_l2": settings.lambda_l2,
+        **{f"rows_{p}_{arm}": n for p, a in arms.items() for arm, n in a.items()},
+        **split.describe(),
+    }
 
-    diff = bootstrap_qini_difference(
-        test["churn"].to_numpy(float),
-        test["treated"].to_numpy(int),
-        scores[MODEL],
-        scores[RISK],
-        test["customer_id"].astype(str).to_numpy(),
-        resamples=settings.promotion_resamples,
-        seed=seed,
+
+def _log_metrics(model: EffectModel, table, promotion) -> None:
+    """Every learner's metrics on the test rows, the validation Qini and deviance, promotion."""
+    prefixes = {MODEL: "effect", RISK: "risk", RANDOM: "random", ORACLE: "oracle"}
+    mlflow.log_metrics(
+        {
+            f"{prefixes[s]}_{k}": v
+            for s, m in table.items()
+            for k, v in m.items()
+            if v == v  # NaN metrics are left out
+        }
     )
-    q = float(np.quantile(diff, settings.promotion_quantile))
-    figures = {"qini_difference_mean": float(diff.mean()), "qini_difference_quantile": q}
-    pct = round(settings.promotion_quantile * 100)
-    reason = (
-        f"Qini(effect) - Qini(risk ranking) over {len(diff)} bootstrap samples of customers: mean "
-        f"{diff.mean():+.5f}, {pct}th percentile {q:+.5f}: "
-        + ("above 0, champion" if q > 0 else "not above 0, challenger only")
+    for learner, q in model.extra["valid_qini"].items():
+        mlflow.log_metric(f"valid_qini_{learner}", q)
+    for learner, d in model.extra.get("valid_deviance", {}).items():
+        mlflow.log_metric(f"valid_deviance_{learner.replace('/', '_')}", d)
+    mlflow.log_metrics({f"promotion_{k}": v for k, v in promotion.items()})
+
+
+def _report(split, arms, table, model: EffectModel, risk_source, alias_reason, promotion):
+    """The evaluation report (`reports/evaluation.json`)."""
+    return {
+        "test_period": [str(d) for d in split.test],
+        "arms": arms,
+        "table": table,
+        "learner": model.extra["learner_choice"],
+        "risk_baseline": risk_source,
+        "alias": alias_reason,
+        "promotion": promotion,
+        "logit": model.extra.get("logit_summary"),
+        "estimand": "intention to treat: the effect of "
+        "scheduling a policy callback, including calls that do not reach",
+    }
+
+
+def _register(model: EffectModel, test, name: str, beats: bool, alias_reason: str):
+    """Log and register the model: challenger always, champion when it beats the rule."""
+    info = log_effect_model(model, example_frame(model, test), name=name)
+    version = str(info.registered_model_version)
+    aliases = [CHALLENGER]
+    set_alias(name, CHALLENGER, version)
+    if beats:
+        set_alias(name, CHAMPION, version)
+        aliases.append(CHAMPION)
+    mlflow.MlflowClient().set_model_version_tag(name, version, "alias_reason", alias_reason)
+    return version, aliases
+
+
+def _fit(train, valid, data, settings: EffectSettings, config: Config, split, progress):
+    """The effect model, with what the run records about it in `extra`."""
+    _say(progress, f"fitting the callback effect model (learner setting {settings.learner!r})")
+    model = fit_effect_model(
+        train,
+        valid,
+        data.features,
+        data.categorical,
+        settings,
+        seed=config.training.seed,
+        threads=config.training.threads,
     )
-    return q > 0, reason, figures
+    _say(progress, model.extra["learner_choice"])
+    if "logit_summary" in model.extra:
+        _say(progress, model.extra["logit_summary"])
+    model.extra.update(
+        split=split.describe(),
+        spec_version=data.spec.version,
+        code_version=code_version(),
+        estimand="intention to treat",
+    )
+    return model
 
 
 def train_effect(
@@ -223,36 +262,9 @@ def train_effect(
         settings.test_snapshots,
     )
     train, valid, test = split.frames(data.frame)
-    arms = {
-        part: {"treated": int(f["treated"].sum()), "control": int((f["treated"] == 0).sum())}
-        for part, f in (("train", train), ("valid", valid), ("test", test))
-    }
-    _say(
-        progress,
-        "split by time: "
-        + ", ".join(
-            f"{p} {a['treated']:,} treated / {a['control']:,} control" for p, a in arms.items()
-        ),
-    )
-    _say(progress, f"fitting the callback effect model (learner setting {settings.learner!r})")
-    model = fit_effect_model(
-        train,
-        valid,
-        data.features,
-        data.categorical,
-        settings,
-        seed=config.training.seed,
-        threads=config.training.threads,
-    )
-    _say(progress, model.extra["learner_choice"])
-    if "logit_summary" in model.extra:
-        _say(progress, model.extra["logit_summary"])
-    model.extra.update(
-        split=split.describe(),
-        spec_version=data.spec.version,
-        code_version=code_version(),
-        estimand="intention to treat",
-    )
+    arms = _arms({"train": train, "valid": valid, "test": test})
+    _say(progress, "split by time: " + _arms_text(arms))
+    model = _fit(train, valid, data, settings, config, split, progress)
     _say(progress, "baselines: risk ranking and random")
     risk, risk_source = _risk_scores(data, train, valid, test, config, settings)
     rng = np.random.default_rng(config.training.seed)
@@ -267,24 +279,7 @@ def train_effect(
     name = settings.registered_model
     run_name = f"train-effect {data.as_of_dates[-1]} ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M})"
     with mlflow.start_run(run_name=run_name) as run, tempfile.TemporaryDirectory() as tmp:
-        params = {
-            "data_first_as_of": data.as_of_dates[0],
-            "data_last_as_of": data.as_of_dates[-1],
-            "data_snapshots": len(data.as_of_dates),
-            "learner": model.learner,
-            "learner_setting": settings.learner,
-            "propensity": round(model.propensity, 5),
-            "risk_baseline": risk_source[:250],
-            "dropped_both_arms": data.dropped_both,
-            "reasons": ",".join(settings.reasons),
-            "num_leaves": settings.num_leaves,
-            "max_depth": settings.max_depth,
-            "min_child_samples": settings.min_child_samples,
-            "learning_rate": settings.learning_rate,
-            "lambda_l2": settings.lambda_l2,
-            **{f"rows_{p}_{arm}": n for p, a in arms.items() for arm, n in a.items()},
-            **split.describe(),
-        }
+        params = _run_params(data, model, settings, risk_source, arms, split)
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.set_tags(
             {
@@ -293,47 +288,16 @@ def train_effect(
                 "code_version": model.extra["code_version"],
             }
         )
-        prefixes = {MODEL: "effect", RISK: "risk", RANDOM: "random", ORACLE: "oracle"}
-        mlflow.log_metrics(
-            {
-                f"{prefixes[s]}_{k}": v
-                for s, m in table.items()
-                for k, v in m.items()
-                if v == v  # NaN metrics are left out
-            }
-        )
-        for learner, q in model.extra["valid_qini"].items():
-            mlflow.log_metric(f"valid_qini_{learner}", q)
-        for learner, d in model.extra.get("valid_deviance", {}).items():
-            mlflow.log_metric(f"valid_deviance_{learner.replace('/', '_')}", d)
-        mlflow.log_metrics({f"promotion_{k}": v for k, v in promotion.items()})
+        _log_metrics(model, table, promotion)
 
         save_figures(effect_figures(test, scores, truth), Path(tmp) / "plots")
         mlflow.log_artifacts(str(Path(tmp) / "plots"), "plots")
-        report = {
-            "test_period": [str(d) for d in split.test],
-            "arms": arms,
-            "table": table,
-            "learner": model.extra["learner_choice"],
-            "risk_baseline": risk_source,
-            "alias": alias_reason,
-            "promotion": promotion,
-            "logit": model.extra.get("logit_summary"),
-            "estimand": "intention to treat: the effect of "
-            "scheduling a policy callback, including calls that do not reach",
-        }
+        report = _report(split, arms, table, model, risk_source, alias_reason, promotion)
         evaluation_path = workspace.reports / EVALUATION_FILE
         write_text(evaluation_path, json.dumps(report, indent=2, default=str))
         mlflow.log_artifact(str(evaluation_path))
         _say(progress, f"logging and registering {name}")
-        info = log_effect_model(model, example_frame(model, test), name=name)
-        version = str(info.registered_model_version)
-        aliases = [CHALLENGER]
-        set_alias(name, CHALLENGER, version)
-        if beats:
-            set_alias(name, CHAMPION, version)
-            aliases.append(CHAMPION)
-        mlflow.MlflowClient().set_model_version_tag(name, version, "alias_reason", alias_reason)
+        version, aliases = _register(model, test, name, beats, alias_reason)
         result = EffectResult(
             run_id=run.info.run_id,
             tracking_uri=mlflow.get_tracking_uri(),
