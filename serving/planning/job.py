@@ -14,9 +14,11 @@ Steps (each a progress line):
    (`serving.records.outcomes`): carried over, or settled;
 5. `serving.planning.planner.compose_plan`; then the listed customers are scored once more through
    `Scorer.score_ids`, the scoring API's own path, for their three reasons;
-6. the folder `<lists>/<D>/` is written as a whole (a temporary folder renamed into place: a crash
-   leaves the previous folder or none, never a partial one): `<rm_id>.parquet` and `.csv`,
-   `summary.json`, `book_mix.parquet`, `holdout.parquet`; and one audit log entry naming the
+6. the folder `<lists>/<D>/` is written as a whole (`serving.planning.write`: a temporary folder,
+   then a journalled swap, `keepwell.swap`; a kill leaves the previous set or the new one, never a
+   mix, and the next run finishes an interrupted swap and removes leftovers of any date):
+   `<rm_id>.parquet` and `.csv`, `summary.json`, `book_mix.parquet`, `holdout.parquet`,
+   `deferred.parquet`; and exactly one audit log entry per list set that went live, naming the
    listed customers and the model versions.
 
 The same inputs give byte-identical files (no timestamps in them, stable sort orders), so a

@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 
 from features.pipeline import build_snapshot_table
 from features.store import StoreError
+from keepwell import swap
 from keepwell.contract.report import mask_value
-from keepwell.io import atomic_dir
 from keepwell.words import TARGETS
-from serving.planning.list_format import LIST_COLUMNS, REASON_SEPARATOR, type_errors
+from serving.planning.list_format import LIST_COLUMNS, REASON_SEPARATOR, rm_lists, type_errors
 from serving.records.audit import AuditLog
 from serving.records.keys import Principal
 from serving.records.outcomes import task_id
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 SCORE_BATCH = 5_000
 PLANNER = Principal(key_id="planner", role="admin")
+PLAN_ENDPOINT = "keepwell plan"
+LIST_FOLDER = r"\d{4}-\d{2}-\d{2}"  # the day folders `keepwell plan` writes (and recovers)
 Say = Callable[[str], None]
 
 
@@ -245,29 +247,68 @@ def write_plan(
         .rename("customers")
         .reset_index()
     )
-    target = workspace.path(config.paths.lists) / plan.day.isoformat()
-    with atomic_dir(target) as tmp:
-        for rm, part in rows.groupby("rm_id", sort=True):
-            part = part.reset_index(drop=True)
-            pq.write_table(_arrow(part), tmp / f"{rm}.parquet", compression="snappy")
-            _csv(part, tmp / f"{rm}.csv")
-        pq.write_table(_arrow(mix), tmp / "book_mix.parquet")
-        held = plan.held_out.sort_values("customer_id").rename(columns={"score": "rank_score"})
-        pq.write_table(_arrow(held.reset_index(drop=True)), tmp / "holdout.parquet")
-        pq.write_table(_arrow(deferred_frame(plan)), tmp / "deferred.parquet")
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    lists_root = workspace.path(config.paths.lists)
+    target = lists_root / plan.day.isoformat()
+    audit = AuditLog(workspace.path(config.paths.audit_log))
+    try:
+        with swap.lock(lists_root):  # one writer at a time: recovery removes others' leftovers
+            recover_lists(lists_root, audit, say)
+            with swap.staging(target) as tmp:
+                for rm, part in rows.groupby("rm_id", sort=True):
+                    part = part.reset_index(drop=True)
+                    pq.write_table(_arrow(part), tmp / f"{rm}.parquet", compression="snappy")
+                    _csv(part, tmp / f"{rm}.csv")
+                pq.write_table(_arrow(mix), tmp / "book_mix.parquet")
+                held = plan.held_out.sort_values("customer_id")
+                held = held.rename(columns={"score": "rank_score"}).reset_index(drop=True)
+                pq.write_table(_arrow(held), tmp / "holdout.parquet")
+                pq.write_table(_arrow(deferred_frame(plan)), tmp / "deferred.parquet")
+                text = json.dumps(summary, indent=2) + "\n"
+                (tmp / "summary.json").write_text(text, encoding="utf-8")
+            note = {"audit_after": audit.count()}
+            at = swap.commit(target, tmp, note)  # the new set goes live, even after a kill
+            audit_went_live(target, audit, note, at)
+            swap.done(target)
+    finally:
+        audit.close()
     say(f"wrote {summary['rms']:,} RM lists to {target}")
-    if len(rows):
-        AuditLog(workspace.path(config.paths.audit_log)).record(
-            PLANNER.key_id,
-            PLANNER.role,
-            "keepwell plan",
-            rows["customer_id"].astype(str).tolist(),
-            versions,
-            plan.day,
-            200,
-        )
     return target, summary
+
+
+def recover_lists(lists_root: Path, audit: AuditLog, say: Say = lambda _m: None) -> int:
+    """Finish what a killed `keepwell plan` left in `lists_root` (`keepwell.swap.recover`): an
+    interrupted swap goes live with its audit entry (once), leftover temporary and old folders of
+    any date go. Returns the swaps finished."""
+    pending = swap.recover(lists_root, LIST_FOLDER)
+    for target, entry in pending:
+        at = dt.datetime.fromisoformat(entry["at"])
+        audit_went_live(target, audit, entry["note"], at)
+        swap.done(target)
+        say(f"finished the interrupted swap of {target}")
+    return len(pending)
+
+
+def audit_went_live(target: Path, audit: AuditLog, note: dict[str, Any], at: dt.datetime) -> bool:
+    """The one audit entry of the list set now live in `target`, read from its files (listed
+    customers, model versions), unless a `keepwell plan` entry for its day was recorded after
+    the journal's `audit_after` call. True when this recorded it."""
+    day = dt.date.fromisoformat(target.name)
+    for e in audit.entries(since=at - dt.timedelta(seconds=1)):
+        done = e.endpoint == PLAN_ENDPOINT and e.features_as_of == day
+        if done and e.call_id > int(note["audit_after"]):
+            return False
+    ids = [
+        str(c)
+        for rm in rm_lists(target)
+        for c in pq.read_table(target / f"{rm}.parquet", columns=["customer_id"])[
+            "customer_id"
+        ].to_pylist()
+    ]
+    if not ids:
+        return False
+    versions = json.loads((target / "summary.json").read_text(encoding="utf-8"))["model_versions"]
+    audit.record(PLANNER.key_id, PLANNER.role, PLAN_ENDPOINT, ids, versions, day, 200)
+    return True
 
 
 def check_identical(a: Path, b: Path) -> list[str]:
@@ -281,4 +322,4 @@ def check_identical(a: Path, b: Path) -> list[str]:
     ]
 
 
-__all__ = ["check_identical", "load_scorer", "write_plan"]
+__all__ = ["check_identical", "load_scorer", "recover_lists", "write_plan"]
