@@ -209,117 +209,27 @@ def compose_plan(
     _check(scored, mandatory, carried)
     scored = scored.reset_index(drop=True)
     score = ranking_score(scored, rank_by, config)
-    # positions by id through a hash index (pandas 3's `isin` on Arrow strings loops in Python)
-    index = pd.Index(scored["customer_id"].astype(str).to_numpy(dtype=object))
-
-    # mandatory: every due task of a customer in the scored frame
-    m_all = index.get_indexer(mandatory["customer_id"].astype(str).to_numpy(dtype=object))
-    m = mandatory[m_all >= 0]
-    m_pos = m_all[m_all >= 0]
-    # carried: unfinished risk tasks of customers still scored and without a mandatory task
-    c_all = index.get_indexer(carried["customer_id"].astype(str).to_numpy(dtype=object))
-    in_mandatory = np.zeros(len(scored), bool)
-    in_mandatory[m_pos] = True
-    keep_c = (c_all >= 0) & ~in_mandatory[np.maximum(c_all, 0)]
-    c = carried[keep_c].assign(_pos=c_all[keep_c]).drop_duplicates("customer_id", keep="first")
-    c_pos = c["_pos"].to_numpy(int)
-    taken = np.zeros(len(scored), bool)
-    taken[m_pos] = True
-    taken[c_pos] = True
+    m, m_pos, c, c_pos, taken = _claimed(scored, mandatory, carried)
     # new risk candidates: the rule the decision simulation applies too
     found = risk_candidates(scored, taken)
     contact, held, cand = found.contact, found.held, np.flatnonzero(found.callable)
-
     risk_deadline = _naive_ns(
         risk_deadlines(scored["within_working_days"].to_numpy(int), day, calendar)
     )
+    rules = np.where(contact[m_pos], m["rules"].astype(str).to_numpy() + "," + RISK, m["rules"])
     parts = [
-        pd.DataFrame(
-            {
-                "pos": m_pos,
-                "kind": "mandatory",
-                "rule": m["rule"].astype(str).to_numpy(),
-                "rules": np.where(
-                    contact[m_pos], m["rules"].astype(str).to_numpy() + "," + RISK, m["rules"]
-                ),
-                "deadline": _naive_ns(m["deadline"]),
-                "detail": m["detail"].to_numpy(dtype=object),
-                "carried_from": None,
-            }
-        ),
-        pd.DataFrame(
-            {
-                "pos": c_pos,
-                "kind": "carried",
-                "rule": RISK,
-                "rules": RISK,
-                "deadline": _naive_ns(c["deadline"]),
-                "detail": None,
-                "carried_from": c["carried_from"].to_numpy(dtype=object),
-            }
-        ),
-        pd.DataFrame(
-            {
-                "pos": cand,
-                "kind": "risk",
-                "rule": RISK,
-                "rules": RISK,
-                "deadline": risk_deadline[cand],
-                "detail": None,
-                "carried_from": None,
-            }
-        ),
-    ]
+        _part(m_pos, "mandatory", m["rule"].astype(str).to_numpy(), rules,
+              _naive_ns(m["deadline"]), detail=m["detail"].to_numpy(dtype=object)),
+        _part(c_pos, "carried", RISK, RISK, _naive_ns(c["deadline"]),
+              carried_from=c["carried_from"].to_numpy(dtype=object)),
+        _part(cand, "risk", RISK, RISK, risk_deadline[cand]),
+    ]  # fmt: skip
     filled = [p for p in parts if len(p)]
     tasks = pd.concat(filled, ignore_index=True) if filled else parts[0]
-    pos = tasks["pos"].to_numpy(int)
-    tasks["rm_id"] = scored["rm_id"].to_numpy(dtype=object)[pos]
-    tasks["score"] = score[pos]
-    tasks["special_care"] = scored["special_care"].to_numpy(bool)[pos]
-    tasks["kind_order"] = tasks["kind"].map(_KIND_ORDER).to_numpy(int)
-    deadline = tasks["deadline"].to_numpy("datetime64[ns]")
     day_start = np.datetime64(day, "ns")
-    tasks["overdue"] = deadline < day_start
-    # within an RM: mandatory (overdue first, then by deadline), carried (by deadline), then
-    # new risk tasks by score alone
-    deadline_ns = deadline.view("int64")
-    new_risk = tasks["kind"].eq("risk").to_numpy()
-    tasks["_when"] = np.where(new_risk, 0, deadline_ns)
-    tasks["_score"] = np.where(new_risk, tasks["score"].to_numpy(float), 0.0)
-    tasks = tasks.sort_values(
-        ["rm_id", "kind_order", "overdue", "_when", "_score", "pos"],
-        ascending=[True, True, False, True, False, True],
-        kind="stable",
-    ).reset_index(drop=True)
-    risk_kind = (tasks["kind"] != "mandatory").to_numpy()
-    care = tasks["special_care"].to_numpy(bool)
-    due_today = tasks["deadline"].to_numpy("datetime64[ns]") <= day_start + np.timedelta64(1, "D")
-    forced = risk_kind & care & due_today  # special care due today or overdue: always listed
-    cap = capacity.reindex(tasks["rm_id"].astype(str)).fillna(0).to_numpy(int)
-    per_rm = tasks.assign(m=~risk_kind, f=forced).groupby("rm_id", sort=False)
-    room = (
-        cap
-        - per_rm["m"].transform("sum").to_numpy(int)
-        - per_rm["f"].transform("sum").to_numpy(int)
-    )
-    # the other risk tasks take the room left in list order (carried, then by score)
-    keep = within_capacity(tasks["rm_id"].to_numpy(dtype=object), risk_kind & ~forced, room)
-    # a special-care task that does not fit is deferred (kept with its deadline for a later day),
-    # an ordinary one is dropped
-    deferred_rows = tasks[~keep & care]
-    deferred = pd.DataFrame(
-        {
-            "customer_id": scored["customer_id"].to_numpy(dtype=object)[
-                deferred_rows["pos"].to_numpy(int)
-            ],
-            "rm_id": deferred_rows["rm_id"].to_numpy(dtype=object),
-            "deadline": deferred_rows["deadline"].to_numpy("datetime64[ns]"),
-            "carried_from": deferred_rows["carried_from"]
-            .where(deferred_rows["carried_from"].notna(), day)
-            .to_numpy(dtype=object),
-        }
-    )
-    deferred["deadline"] = pd.to_datetime(deferred["deadline"]).dt.tz_localize("UTC")
+    tasks = _in_list_order(tasks, scored, score, day_start)
+    keep, care = _within_room(tasks, capacity, day_start)
+    deferred = _deferred(tasks[~keep & care], scored, day)
     dropped = int((~keep & ~care).sum())
     tasks = tasks[keep].reset_index(drop=True)
     tasks["rank"] = tasks.groupby("rm_id", sort=False).cumcount() + 1
@@ -332,6 +242,93 @@ def compose_plan(
         }
     )
     return Plan(day, rank_by, out, capacity, held_frame, dropped, deferred)
+
+
+def _positions(index: pd.Index, frame: pd.DataFrame) -> np.ndarray:
+    """Each row's position in the scored frame by customer_id (-1: not scored)."""
+    return index.get_indexer(frame["customer_id"].astype(str).to_numpy(dtype=object))
+
+
+def _claimed(scored: pd.DataFrame, mandatory: pd.DataFrame, carried: pd.DataFrame):
+    """The mandatory tasks of scored customers, the carried risk tasks of scored customers
+    without one, their positions, and which customers they take."""
+    # positions by id through a hash index (pandas 3's `isin` on Arrow strings loops in Python)
+    index = pd.Index(scored["customer_id"].astype(str).to_numpy(dtype=object))
+    # mandatory: every due task of a customer in the scored frame
+    m_all = _positions(index, mandatory)
+    m = mandatory[m_all >= 0]
+    m_pos = m_all[m_all >= 0]
+    # carried: unfinished risk tasks of customers still scored and without a mandatory task
+    c_all = _positions(index, carried)
+    in_mandatory = np.zeros(len(scored), bool)
+    in_mandatory[m_pos] = True
+    keep_c = (c_all >= 0) & ~in_mandatory[np.maximum(c_all, 0)]
+    c = carried[keep_c].assign(_pos=c_all[keep_c]).drop_duplicates("customer_id", keep="first")
+    c_pos = c["_pos"].to_numpy(int)
+    taken = np.zeros(len(scored), bool)
+    taken[m_pos] = True
+    taken[c_pos] = True
+    return m, m_pos, c, c_pos, taken
+
+
+def _part(pos, kind: str, rule, rules, deadline, detail=None, carried_from=None) -> pd.DataFrame:
+    """The candidate tasks of one kind, by position in the scored frame."""
+    columns = {"pos": pos, "kind": kind, "rule": rule, "rules": rules, "deadline": deadline}
+    return pd.DataFrame(columns | {"detail": detail, "carried_from": carried_from})
+
+
+def _in_list_order(tasks, scored, score, day_start) -> pd.DataFrame:
+    """Within an RM: mandatory (overdue first, then by deadline), carried (by deadline), then
+    new risk tasks by score alone."""
+    pos = tasks["pos"].to_numpy(int)
+    tasks["rm_id"] = scored["rm_id"].to_numpy(dtype=object)[pos]
+    tasks["score"] = score[pos]
+    tasks["special_care"] = scored["special_care"].to_numpy(bool)[pos]
+    tasks["kind_order"] = tasks["kind"].map(_KIND_ORDER).to_numpy(int)
+    deadline = tasks["deadline"].to_numpy("datetime64[ns]")
+    tasks["overdue"] = deadline < day_start
+    deadline_ns = deadline.view("int64")
+    new_risk = tasks["kind"].eq("risk").to_numpy()
+    tasks["_when"] = np.where(new_risk, 0, deadline_ns)
+    tasks["_score"] = np.where(new_risk, tasks["score"].to_numpy(float), 0.0)
+    return tasks.sort_values(
+        ["rm_id", "kind_order", "overdue", "_when", "_score", "pos"],
+        ascending=[True, True, False, True, False, True],
+        kind="stable",
+    ).reset_index(drop=True)
+
+
+def _within_room(tasks: pd.DataFrame, capacity: pd.Series, day_start):
+    """Which tasks the lists keep, and which are special care: mandatory tasks and special-care
+    tasks due today or overdue always; the other risk tasks take the room left in list order
+    (carried, then by score)."""
+    risk_kind = (tasks["kind"] != "mandatory").to_numpy()
+    care = tasks["special_care"].to_numpy(bool)
+    due_today = tasks["deadline"].to_numpy("datetime64[ns]") <= day_start + np.timedelta64(1, "D")
+    forced = risk_kind & care & due_today  # special care due today or overdue: always listed
+    cap = capacity.reindex(tasks["rm_id"].astype(str)).fillna(0).to_numpy(int)
+    per_rm = tasks.assign(m=~risk_kind, f=forced).groupby("rm_id", sort=False)
+    listed = per_rm["m"].transform("sum").to_numpy(int) + per_rm["f"].transform("sum").to_numpy(int)
+    room = cap - listed
+    keep = within_capacity(tasks["rm_id"].to_numpy(dtype=object), risk_kind & ~forced, room)
+    return keep, care
+
+
+def _deferred(rows: pd.DataFrame, scored: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """A special-care task that does not fit is deferred (kept with its deadline for a later
+    day); an ordinary one is dropped."""
+    deferred = pd.DataFrame(
+        {
+            "customer_id": scored["customer_id"].to_numpy(dtype=object)[rows["pos"].to_numpy(int)],
+            "rm_id": rows["rm_id"].to_numpy(dtype=object),
+            "deadline": rows["deadline"].to_numpy("datetime64[ns]"),
+            "carried_from": rows["carried_from"]
+            .where(rows["carried_from"].notna(), day)
+            .to_numpy(dtype=object),
+        }
+    )
+    deferred["deadline"] = pd.to_datetime(deferred["deadline"]).dt.tz_localize("UTC")
+    return deferred
 
 
 def rule_actions(config: Config) -> dict[str, str]:
