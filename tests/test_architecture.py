@@ -10,20 +10,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("cli", "reporting", "serving", "training", "features", "keepwell")
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80
-
-# Still over the limits when the layout changed (issue 15), each at its size then: the ratchet
-# lets none grow and no new one appear. `features/` and `keepwell/demo/` were being changed on
-# another branch (the point-in-time fix) and were left alone; the others are to be split.
-KNOWN_LONG_MODULES = {
-}
-KNOWN_LONG_FUNCTIONS = {
-}
 
 
 def modules() -> list[Path]:
@@ -73,30 +63,18 @@ def test_modules_stay_under_the_line_limit():
     over = {}
     for path in modules():
         lines = len(path.read_text().splitlines())
-        if lines > KNOWN_LONG_MODULES.get(name_of(path), MAX_MODULE_LINES):
+        if lines > MAX_MODULE_LINES:
             over[name_of(path)] = lines
-    assert not over, f"modules over {MAX_MODULE_LINES} lines (or grown past their size): {over}"
+    assert not over, f"modules over {MAX_MODULE_LINES} lines: {over}"
 
 
 def test_functions_stay_under_the_line_limit():
     over = {}
     for path in modules():
         for key, lines in function_sizes(path).items():
-            if lines > KNOWN_LONG_FUNCTIONS.get(key, MAX_FUNCTION_LINES):
+            if lines > MAX_FUNCTION_LINES:
                 over[key] = lines
-    assert not over, f"functions over {MAX_FUNCTION_LINES} lines (or grown): {over}"
-
-
-@pytest.mark.parametrize("known", [KNOWN_LONG_MODULES, KNOWN_LONG_FUNCTIONS])
-def test_the_ratchet_lists_only_what_is_still_long(known):
-    """An entry goes once its module or function is split: the list only shrinks."""
-    sizes: dict[str, int] = {}
-    for path in modules():
-        sizes[name_of(path)] = len(path.read_text().splitlines())
-        sizes.update(function_sizes(path))
-    limit = MAX_MODULE_LINES if known is KNOWN_LONG_MODULES else MAX_FUNCTION_LINES
-    stale = sorted(k for k in known if sizes.get(k, 0) <= limit)
-    assert not stale, f"no longer over the limit, drop from the list: {stale}"
+    assert not over, f"functions over {MAX_FUNCTION_LINES} lines: {over}"
 
 
 def test_the_bentoml_service_module_is_small():
