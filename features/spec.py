@@ -20,10 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from keepwell.words import feature_sentence
+from keepwell.words import Sentences
 
 if TYPE_CHECKING:
     pass
@@ -114,25 +114,14 @@ class Measure:
         return tuple(dict.fromkeys(c for c in cols if c is not None))
 
     def record(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "table": self.table,
-            "start": self.start,
-            "how": self.how,
-            "value": self.value,
-            "window_days": self.window_days,
-            "anchor": self.anchor,
-            "end": self.end,
-            "where": self.where,
-            "delay_days": self.delay_days,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 Compute = Callable[[Any], Any]  # (features.view.SnapshotView) -> ibis value
 
 
 @dataclass(frozen=True)
-class FeatureDef:
+class FeatureDef(Sentences):
     """One feature: a column of the feature table, one value per (customer_id, as_of)."""
 
     name: str
@@ -195,13 +184,6 @@ class FeatureDef:
             have = set(_columns_of(tables[table]))
             missing += [f"{table}.{c}" for c in cols if c not in have]
         return tuple(missing)
-
-    def sentence(self, value: Any, other: Any = None) -> str:
-        """The RM sentence for `value` (and the `compare_to` feature's value, when given)."""
-        return feature_sentence(
-            self.name, self.describe, value, compare_text=self.compare_text, other=other,
-            describe_missing=self.describe_missing,
-        )  # fmt: skip
 
     def record(self) -> dict[str, Any]:
         """Every declarative field (not `compute`), JSON-ready: for docs, artifacts and hashing."""

@@ -74,3 +74,15 @@ def feature_sentence(
     if compare_text is not None and not is_missing(other):
         text += ", " + compare_text.format(other=other)
     return text
+
+
+class Sentences:
+    """`sentence(value, other)` for a class with the fields `name`, `describe`, `compare_text`
+    and `describe_missing` (`features.spec.FeatureDef`, `training.reason_texts.ReasonText`)."""
+
+    def sentence(self, value: Any, other: Any = None) -> str:
+        """The RM sentence for `value` (and the `compare_to` feature's value, when given)."""
+        return feature_sentence(
+            self.name, self.describe, value, compare_text=self.compare_text, other=other,
+            describe_missing=self.describe_missing,
+        )  # fmt: skip

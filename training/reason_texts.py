@@ -9,10 +9,10 @@ either.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
-from keepwell.words import feature_sentence
+from keepwell.words import Sentences
 
 if TYPE_CHECKING:
     from features.spec import FeatureSpec
@@ -41,7 +41,7 @@ class SentenceSource(Protocol):
 
 # -- words without feature code ---------------------------------------------------------------
 @dataclass(frozen=True)
-class ReasonText:
+class ReasonText(Sentences):
     """One feature's words, taken from a `FeatureDef.record()`; `sentence` follows exactly the
     rule of `FeatureDef.sentence` (a test holds the two together)."""
 
@@ -68,21 +68,8 @@ class ReasonText:
                 f"feature record {record.get('name', '?')!r} lacks field {exc.args[0]!r}"
             ) from None
 
-    def sentence(self, value: Any, other: Any = None) -> str:
-        return feature_sentence(
-            self.name, self.describe, value, compare_text=self.compare_text, other=other,
-            describe_missing=self.describe_missing,
-        )  # fmt: skip
-
     def record(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dtype": self.dtype,
-            "describe": self.describe,
-            "compare_to": self.compare_to,
-            "compare_text": self.compare_text,
-            "describe_missing": self.describe_missing,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -68,13 +68,7 @@ class Reason:
     sentence: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "feature": self.feature,
-            "value": self.value,
-            "direction": self.direction,
-            "contribution": self.contribution,
-            "sentence": self.sentence,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 # -- the book's typical values ------------------------------------------------------------------
