@@ -194,13 +194,7 @@ class FittedModel:
         }
 
     def save(self, folder: Path | str) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / BOOSTER_FILE) as tmp:
-            self.booster.save_model(str(tmp))
-        with atomic_path(folder / MODEL_FILE) as tmp:
-            Path(tmp).write_text(json.dumps(self.meta(), indent=2, default=str), "utf-8")
-        return folder
+        return save_model_files(folder, {BOOSTER_FILE: self.booster}, MODEL_FILE, self.meta())
 
     @classmethod
     def load(cls, folder: Path | str) -> FittedModel:
@@ -221,3 +215,18 @@ class FittedModel:
             spec_version=meta.get("spec_version", ""),
             extra=meta.get("extra", {}),
         )
+
+
+def save_model_files(
+    folder: Path | str, boosters: dict[str, Any], meta_file: str, meta: dict[str, Any]
+) -> Path:
+    """LightGBM text boosters (file name -> booster) and the JSON `meta`, each written atomically
+    into `folder` (created); no pickle. Returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for file_name, booster in boosters.items():
+        with atomic_path(folder / file_name) as tmp:
+            booster.save_model(str(tmp))
+    with atomic_path(folder / meta_file) as tmp:
+        Path(tmp).write_text(json.dumps(meta, indent=2, default=str), "utf-8")
+    return folder

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from keepwell.io import atomic_path
 from training.effect.logit import (
     OFFSET_FOLDS,
     arm_deviance,
@@ -39,6 +38,7 @@ from training.effect.logit import (
     top_coefficients,
 )
 from training.effect.metrics import qini_coefficient
+from training.fitted import save_model_files
 from training.model import categories_of, encoder, train_booster
 
 MODEL_FILE = "effect.json"
@@ -97,14 +97,8 @@ class EffectModel:
 
     def save(self, folder: Path | str) -> Path:
         """LightGBM text boosters (`<name>.txt`) and `effect.json`; no pickle."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, booster in self.boosters.items():
-            with atomic_path(folder / f"{name}.txt") as tmp:
-                booster.save_model(str(tmp))
-        with atomic_path(folder / MODEL_FILE) as tmp:
-            Path(tmp).write_text(json.dumps(self.meta(), indent=2, default=str), "utf-8")
-        return folder
+        boosters = {f"{name}.txt": booster for name, booster in self.boosters.items()}
+        return save_model_files(folder, boosters, MODEL_FILE, self.meta())
 
     @classmethod
     def load(cls, folder: Path | str) -> EffectModel:
