@@ -31,15 +31,11 @@ def _against_mid(feature: str, w: int, m: int) -> dict[str, str]:
 def volume_features(p: Params) -> list[FeatureDef]:
     """How many transactions, and how much money, in each window."""
     tx, m = inputs(TX, "ts"), p.mid
-    counts = [
-        ACTIVITY.total(
-            f"txn_count_{w}d", txn_count(w), tx,
-            f"{{value:.0f}} transactions in the last {w} days",
-            f"number of transactions with ts in [as_of - {w} days, as_of)",
-            **_against_mid("txn_count", w, m),
-        )
-        for w in p.windows
-    ]  # fmt: skip
+    counts = ACTIVITY.window_counts(
+        "txn_count", txn_count, tx, "transactions",
+        "number of transactions with ts in [as_of - {w} days, as_of)", p.windows,
+        compare=lambda w: _against_mid("txn_count", w, m),
+    )  # fmt: skip
     amounts = [
         ACTIVITY.total(
             f"txn_amount_{w}d", txn_amount(w), inputs(TX, "ts", "amount"),
@@ -105,12 +101,8 @@ def channel_features(p: Params) -> list[FeatureDef]:
         f"txn_channels_{m}d", TX, start="ts", how="bit_or", value="channel_bit", window_days=m
     )
     return [
-        ACTIVITY.days_since(
-            "days_since_last_txn", last_txn, inputs(TX, "ts"),
-            "last transaction {value:.0f} days ago",
-            "as_of minus the UTC date of the newest transaction before as_of, in days",
-            missing="no transactions on record",
-        ),
+        ACTIVITY.days_since("days_since_last_txn", last_txn, inputs(TX, "ts"), "transaction",
+                            "transaction", missing="no transactions on record"),
         ACTIVITY.define(
             f"digital_txn_share_{m}d", "float64", "share", m, inputs=tx_channel,
             measures=(digital, txn_count(m)),
@@ -139,22 +131,15 @@ def login_features(p: Params) -> list[FeatureDef]:
     """Digital log-ins: how many in the short and mid windows, and how recently."""
     sessions, m = inputs("sessions", "ts"), p.mid
     last_login = Measure("login_last_ts", "sessions", start="ts", how="max", value="ts")
-    counts = [
-        ACTIVITY.total(
-            f"login_count_{w}d", login_count(w), sessions,
-            f"{{value:.0f}} log-ins in the last {w} days",
-            f"number of digital sessions with ts in [as_of - {w} days, as_of)",
-            **_against_mid("login_count", w, m),
-        )
-        for w in (p.short, m)
-    ]  # fmt: skip
+    counts = ACTIVITY.window_counts(
+        "login_count", login_count, sessions, "log-ins",
+        "number of digital sessions with ts in [as_of - {w} days, as_of)", (p.short, m),
+        compare=lambda w: _against_mid("login_count", w, m),
+    )  # fmt: skip
     return [
         *counts,
-        ACTIVITY.days_since(
-            "days_since_last_login", last_login, sessions, "last log-in {value:.0f} days ago",
-            "as_of minus the UTC date of the newest session before as_of, in days",
-            missing="has never logged in",
-        ),
+        ACTIVITY.days_since("days_since_last_login", last_login, sessions, "log-in", "session",
+                            missing="has never logged in"),
     ]  # fmt: skip
 
 

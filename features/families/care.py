@@ -38,12 +38,8 @@ def callback_features(p: Params) -> list[FeatureDef]:
     return [
         overdue("post_sale"),
         overdue("quarterly"),
-        CARE.days_since(
-            "days_since_last_reached_callback", last_reached, inputs(CB, "done_at"),
-            "last reached by a callback {value:.0f} days ago",
-            "as_of minus the UTC date of the newest done_at before as_of, in days",
-            missing="never reached by a callback",
-        ),
+        CARE.days_since("days_since_last_reached_callback", last_reached, inputs(CB, "done_at"),
+                        "reached by a callback", "done_at", missing="never reached by a callback"),
         CARE.define(
             "last_satisfaction_score", "float64", "latest", None,
             describe="last satisfaction score {value:.0f} of 5",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -135,21 +135,46 @@ class Family:
         )
 
     def days_since(
-        self, name: str, measure: Measure, inputs: Any, describe: str, formula: str, missing: str
+        self, name: str, measure: Measure, inputs: Any, last: str, newest: str, missing: str
     ) -> FeatureDef:
-        """Calendar days from the newest event (`measure`: a max of a timestamp) to as_of."""
+        """Calendar days from the newest event (`measure`: a max of a timestamp) to as_of: "last
+        <last> N days ago"; the formula names the `newest` event."""
         return self.define(
             name,
             "int64",
             "days_since",
             None,
             inputs=inputs,
-            describe=describe,
-            formula=formula,
+            describe=f"last {last} {{value:.0f}} days ago",
+            formula=f"as_of minus the UTC date of the newest {newest} before as_of, in days",
             measures=(measure,),
             compute=lambda v: v.days_since(measure),
             describe_missing=missing,
         )
+
+    def window_counts(
+        self,
+        stem: str,
+        measure_of: Callable[[int], Measure],
+        inputs: Any,
+        what: str,
+        formula: str,
+        windows: Iterable[int],
+        compare: Callable[[int], dict[str, str]] | None = None,
+    ) -> list[FeatureDef]:
+        """`<stem>_<w>d` for each window w: "N <what> in the last w days", the count of
+        `measure_of(w)`; `{w}` in `formula` is the window, `compare(w)` its comparison fields."""
+        return [
+            self.total(
+                f"{stem}_{w}d",
+                measure_of(w),
+                inputs,
+                f"{{value:.0f}} {what} in the last {w} days",
+                formula.format(w=w),
+                **(compare(w) if compare else {}),
+            )
+            for w in windows
+        ]
 
 
 def compared_to(other: str, text: str) -> dict[str, str]:

@@ -17,14 +17,10 @@ def complaint_count_features(p: Params) -> list[FeatureDef]:
     """Complaints opened in each window, and those still open."""
     opened = inputs(C, "opened_at")
     still_open = Measure("complaints_open", C, start="opened_at", end="resolved_at")
-    counts = [
-        SERVICE.total(
-            f"complaint_count_{w}d", opened_in(w), opened,
-            f"{{value:.0f}} complaint(s) in the last {w} days",
-            f"complaints with opened_at in [as_of - {w} days, as_of)",
-        )
-        for w in p.windows
-    ]  # fmt: skip
+    counts = SERVICE.window_counts(
+        "complaint_count", opened_in, opened, "complaint(s)",
+        "complaints with opened_at in [as_of - {w} days, as_of)", p.windows,
+    )  # fmt: skip
     return [
         *counts,
         SERVICE.total(
@@ -88,9 +84,11 @@ def sla_features(p: Params) -> list[FeatureDef]:
 def features(p: Params) -> list[FeatureDef]:
     last = Measure("complaints_last_ts", C, start="opened_at", how="max", value="opened_at")
     since = SERVICE.days_since(
-        "days_since_last_complaint", last, inputs(C, "opened_at"),
-        "last complaint {value:.0f} days ago",
-        "as_of minus the UTC date of the newest complaint opened before as_of, in days",
+        "days_since_last_complaint",
+        last,
+        inputs(C, "opened_at"),
+        "complaint",
+        "complaint opened",
         missing="no complaints on record",
-    )  # fmt: skip
+    )
     return [*complaint_count_features(p), *sla_features(p), since]
