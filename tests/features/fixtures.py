@@ -30,15 +30,6 @@ import pyarrow as pa
 T = dt.date(2024, 7, 1)
 FIRST_EVENT = dt.date(2010, 1, 1)
 LAST_EVENT = dt.date(2024, 9, 29)
-TABLES = (
-    "customers",
-    "holdings",
-    "balances",
-    "transactions",
-    "sessions",
-    "complaints",
-    "callbacks",
-)
 
 
 def ts(text: str | None) -> pd.Timestamp | None:
@@ -328,7 +319,7 @@ def bank_frames() -> dict[str, pd.DataFrame]:
         "complaints": _complaints(),
         "callbacks": _callbacks(),
     }
-    return {name: _frame(rows[name], COLUMNS[name]) for name in TABLES}
+    return {name: _frame(rows[name], columns) for name, columns in COLUMNS.items()}
 
 
 def connect() -> ibis.BaseBackend:
