@@ -102,6 +102,12 @@ def effect_dates(loaded: Any, config: Config, settings: EffectSettings) -> list[
     return [d for d in dates if d > loaded.first_event]
 
 
+def _learner_inputs(train, valid, data, settings: EffectSettings, config: Config):
+    """The arguments the effect model and the risk baseline are both fitted with."""
+    args = (train, valid, data.features, data.categorical, settings)
+    return args, {"seed": config.training.seed, "threads": config.training.threads}
+
+
 def _risk_scores(
     data: EffectData,
     train: pd.DataFrame,
@@ -121,15 +127,8 @@ def _risk_scores(
             return registered_probabilities(name, version, test), f"{name} v{version} (champion)"
         except (KeyError, ValueError, OSError, MlflowException):
             pass
-    predict = fit_risk_model(
-        train,
-        valid,
-        data.features,
-        data.categorical,
-        settings,
-        seed=config.training.seed,
-        threads=config.training.threads,
-    )
+    args, options = _learner_inputs(train, valid, data, settings, config)
+    predict = fit_risk_model(*args, **options)
     return predict(test), "LightGBM churn model fitted on the experiment's train rows"
 
 
@@ -219,15 +218,8 @@ def _register(model: EffectModel, test, name: str, beats: bool, alias_reason: st
 def _fit(train, valid, data, settings: EffectSettings, config: Config, split, progress):
     """The effect model, with what the run records about it in `extra`."""
     _say(progress, f"fitting the callback effect model (learner setting {settings.learner!r})")
-    model = fit_effect_model(
-        train,
-        valid,
-        data.features,
-        data.categorical,
-        settings,
-        seed=config.training.seed,
-        threads=config.training.threads,
-    )
+    args, options = _learner_inputs(train, valid, data, settings, config)
+    model = fit_effect_model(*args, **options)
     _say(progress, model.extra["learner_choice"])
     if "logit_summary" in model.extra:
         _say(progress, model.extra["logit_summary"])
