@@ -93,6 +93,11 @@ class NameIndex:
     def __len__(self) -> int:
         return len(self._keys)
 
+    @property
+    def nbytes(self) -> int:
+        """The memory the index holds (8 bytes a name)."""
+        return int(self._keys.nbytes)
+
     def _has(self, key: int) -> bool:
         at = int(np.searchsorted(self._keys, np.uint64(key)))
         return at < len(self._keys) and int(self._keys[at]) == key

@@ -198,7 +198,11 @@ class ScoringAPI:
         for note in scorer.notes:
             log.warning("%s", note)
         keys = KeyStore(ws.path(config.paths.keys))
-        names = NameIndex.from_folder(scorer.source.get("data"))  # only the `name` column
+        try:  # only the `name` column, once per worker
+            names = NameIndex.from_folder(scorer.source.get("data"))
+        except Exception as exc:  # the service still runs; notes keep the number/e-mail rules
+            log.warning("no customer names for the note check (%s)", type(exc).__name__)
+            names = NameIndex()
         return cls(scorer, keys, AuditLog(ws.path(config.paths.audit_log)), names)
 
     # -- parsing --------------------------------------------------------------------------------
