@@ -7,14 +7,17 @@ only after its audit row is written; when the audit log or the key store cannot 
 answer is 503 and nothing is scored:
 
 1. `Authorization: Bearer <key>` (`serving.records.keys.KeyStore`): none, unknown or revoked -> 401;
-2. `Content-Type: application/json` -> else 415 (so a multipart body is never parsed);
-3. body size: `Content-Length` or the bytes read over the endpoint's limit -> 413;
+2. `Content-Type: application/json`, in UTF-8 (no charset or `charset=utf-8`) -> else 415 (so a
+   multipart body is never parsed);
+3. body size: `Content-Length` or the bytes read over the endpoint's limit -> 413; a body that
+   stalls for `serving.http.paths.BODY_READ_TIMEOUT` seconds -> 408;
 4. the strict request model (`serving.scoring.schemas`): any problem -> 422 naming every field;
 5. access: an RM key and a customer outside that RM's book (unknown ids included) -> 403;
 6. scoring on one worker thread per process (LightGBM uses one core; requests queue here).
 
 Every 4xx body is an `ErrorBody`; nothing echoes a request value (it might be PII sent by mistake)
-and nothing here logs a body.
+and nothing here logs a body. The audit log records the known customers of a call, and an unknown
+id only when it holds no personal data (`serving.records.audit.recordable_ids`).
 """
 
 from __future__ import annotations

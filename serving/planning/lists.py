@@ -1,7 +1,8 @@
 """Reading the daily list files of the planner (`keepwell plan --date D`) for the RM page.
 
 Folder `<workspace>/<paths.lists>/<D>/`: `<rm_id>.parquet` per RM with at least one task (rows in
-rank order), `summary.json` and `book_mix.parquet` (the format is in serving/planning/planner.py).
+rank order), `summary.json` and the auxiliary files (`list_format.AUX_FILES`: `book_mix`, `holdout`,
+`deferred`), which are never an RM's list (`rm_list_name`).
 The
 reader is strict: a missing column or key, a wrong type or a value outside its set is a
 `ListFormatError` naming the file (relative to the workspace), the column and the offending value,
