@@ -160,3 +160,53 @@ def apply_promotion(decision: Promotion) -> None:
 
 def registered_name(config: Config, target: str) -> str:
     return config.training.registered_models[target]
+
+
+def stored_location(name: str, version: str) -> str:
+    """Where the registry says a model version's files are (an absolute URI, as logged)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    found = getattr(client.get_model_version(name, str(version)), "storage_location", None)
+    return found or client.get_model_version_download_uri(name, str(version))
+
+
+def workspace_location(workspace: Workspace, stored: str) -> Path | str:
+    """A stored artifact location resolved in `workspace`, so a copied workspace uses its own files.
+
+    `mlflow.db` holds absolute `file://` URIs. One that lies under the artifact root of some
+    workspace (`<root>/<mlflow.artifact_root>/...`) is mapped to the same place under this
+    workspace's artifact root; anything else (a remote store, an artifact root outside any
+    workspace) is returned as stored. A mapped folder that does not exist raises
+    `RegistryError`: the registry was copied without its artifacts."""
+    from urllib.parse import unquote, urlparse
+    from urllib.request import url2pathname
+
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    def as_path(uri: str) -> Path | None:
+        parsed = urlparse(uri)
+        if parsed.scheme not in ("file", ""):
+            return None
+        return Path(url2pathname(unquote(parsed.path)))
+
+    path = as_path(stored)
+    setting = workspace.config.mlflow.artifact_root
+    if path is None or Path(setting).is_absolute():
+        return path if path is not None else stored
+    here, tail = workspace.path(setting).resolve(), Path(setting).parts
+    roots = []  # the artifact roots of the experiments: `<some workspace>/<artifact_root>`
+    for experiment in MlflowClient().search_experiments(view_type=ViewType.ALL):
+        root = as_path(experiment.artifact_location or "")
+        if root is not None and root.parts[-len(tail) :] == tail and path.is_relative_to(root):
+            roots.append(root)
+    if not roots:
+        return path
+    local = here / path.relative_to(max(roots, key=lambda r: len(r.parts)))
+    if not local.exists():
+        raise RegistryError(
+            f"the model files {local} are not in this workspace ({workspace.root}); the registry "
+            f"logged them at {path}. Copy a workspace whole (mlflow.db with {setting}/)"
+        )
+    return local

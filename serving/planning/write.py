@@ -56,7 +56,7 @@ def load_scorer(
     otherwise the snapshot is built from the data folder for `day`."""
 
     uri = registry_uri(workspace)
-    models = {t: load_champion(t, config, uri) for t in TARGETS}
+    models = {t: load_champion(t, config, uri, workspace) for t in TARGETS}
     say("loaded " + ", ".join(f"{m.name} v{m.version}" for m in models.values()))
     store = None
     try:

@@ -9,8 +9,14 @@ service logs and `keepwell serve` prints.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import logging
-from collections.abc import Iterable
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +29,14 @@ from keepwell.words import TARGETS
 from serving.decisions.rules import due_tasks_from_folder
 from serving.scoring.model import DECISION_FEATURES, ServedModel, ServingSetupError
 from serving.scoring.snapshot import Snapshot
-from training.registry import CHAMPION, alias_version, registered_name
+from training.registry import (
+    CHAMPION,
+    RegistryError,
+    alias_version,
+    registered_name,
+    stored_location,
+    workspace_location,
+)
 
 if TYPE_CHECKING:
     from features.store import OnlineStore
@@ -52,9 +65,15 @@ def registry_uri(workspace: Workspace) -> str:
     return uri
 
 
-def load_champion(target: str, config: Config, uri: str) -> ServedModel:
-    """The `champion` version of `target`'s registered model, loaded through its pyfunc."""
-    import mlflow.pyfunc
+def load_champion(
+    target: str, config: Config, uri: str, workspace: Workspace | None = None
+) -> ServedModel:
+    """The `champion` version of `target`'s registered model, loaded through its pyfunc.
+
+    With `workspace`, the model's files are the ones in that workspace's artifact root
+    (`training.registry.workspace_location`: a copied workspace serves its own copy). A damaged
+    model (a missing, truncated or garbled file) is one `ServingSetupError` line naming the
+    model, the version and the file; LightGBM's own output is captured, not printed."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -71,13 +90,84 @@ def load_champion(target: str, config: Config, uri: str) -> ServedModel:
             f"model {name!r} has no {CHAMPION!r} version yet: run {PROMOTE} (it promotes the "
             f"challenger that {TRAIN} registered)"
         )
-    try:  # the version the alias named, so a promotion during start-up cannot mix versions
-        wrapper = mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
-    except (MlflowException, OSError) as exc:
-        raise ServingSetupError(f"cannot load {name} version {version}: {exc}") from None
+    # the version the alias named, so a promotion during start-up cannot mix versions
+    source: Path | str = f"models:/{name}/{version}"
+    if workspace is not None:
+        try:
+            source = workspace_location(workspace, stored_location(name, version))
+        except (MlflowException, RegistryError) as exc:
+            raise ServingSetupError(f"cannot load {name} version {version}: {exc}") from None
+    wrapper = _load_pyfunc(name, version, source)
     if getattr(wrapper, "fitted", None) is None or getattr(wrapper, "texts", None) is None:
         raise ServingSetupError(f"{name} version {version} is not a Keepwell model")
     return ServedModel(target, name, version, wrapper.fitted, wrapper.texts)
+
+
+@contextlib.contextmanager
+def _captured_output() -> Iterator[None]:
+    """Send this process's stdout and stderr (Python's and the C libraries') to a scratch file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
+                yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _load_pyfunc(name: str, version: str, source: Path | str) -> Any:
+    import mlflow.pyfunc
+
+    try:
+        with _captured_output():
+            return mlflow.pyfunc.load_model(str(source)).unwrap_python_model()
+    except Exception as exc:  # LightGBM, JSON, YAML, pickle, OS errors: all mean a damaged model
+        where = damaged_file(source, exc) if isinstance(source, Path) else None
+        file = f", file {where}" if where else ""
+        raise ServingSetupError(
+            f"cannot load model {name} version {version}{file}: {first_line(exc)} (restore the "
+            f"model's files, or train and promote a new version with {TRAIN})"
+        ) from None
+
+
+def damaged_file(folder: Path, exc: BaseException) -> Path | None:
+    """The file of a logged Keepwell model that is missing or does not parse, else None."""
+    import yaml
+
+    named = getattr(exc, "filename", None)
+    if named:
+        return Path(named)
+    checks = [
+        ("MLmodel", yaml.safe_load),
+        ("artifacts/spec.json", json.loads),
+        ("artifacts/fitted/model.json", json.loads),
+        ("artifacts/fitted/booster.txt", None),
+    ]
+    for relative, parse in checks:
+        path = folder / relative
+        if not path.is_file():
+            return path
+        try:
+            if parse is not None:
+                parse(path.read_text(encoding="utf-8"))
+            else:
+                import lightgbm as lgb
+
+                with _captured_output():
+                    lgb.Booster(model_file=str(path))
+        except Exception:
+            return path
+    return None
 
 
 def open_store(workspace: Workspace, config: Config) -> OnlineStore:
@@ -175,7 +265,7 @@ def load_parts(
     """The keyword arguments of `Scorer.build`, read from the workspace (see the module doc)."""
 
     uri = registry_uri(workspace)
-    models = {t: load_champion(t, config, uri) for t in TARGETS}
+    models = {t: load_champion(t, config, uri, workspace) for t in TARGETS}
     store = open_store(workspace, config)
     try:
         check_store(store, models)
@@ -223,7 +313,7 @@ def check_setup(
     and fits them, the data folder (if any) exists. Returns what it found, for the start-up
     message; raises `ServingSetupError` like `Scorer.load`."""
     uri = registry_uri(workspace)
-    models = {t: load_champion(t, config, uri) for t in TARGETS}
+    models = {t: load_champion(t, config, uri, workspace) for t in TARGETS}
     store = open_store(workspace, config)
     try:
         check_store(store, models)
