@@ -51,11 +51,11 @@ def copied(serving_setup, planned, tmp_path):
     config = serving_setup.config
     ws = Workspace.open(root, config)
     shutil.rmtree(ws.path(config.paths.lists))
-    old = plan_day(ws, config, planned.day, rank_by="risk").folder
-    reference_old = tmp_path / "old"
-    shutil.copytree(old, reference_old)
-    assert check_identical(reference_old, planned.folder), "the old set must differ from the new"
-    return ws, config, reference_old
+    reference_new, reference_old = tmp_path / "new", tmp_path / "old"
+    shutil.copytree(plan_day(ws, config, planned.day).folder, reference_new)  # a clean run
+    shutil.copytree(plan_day(ws, config, planned.day, rank_by="risk").folder, reference_old)
+    assert check_identical(reference_old, reference_new), "the old set must differ from the new"
+    return ws, config, reference_old, reference_new
 
 
 def _command(ws, config_file, day):
@@ -103,7 +103,7 @@ def _run_and_kill(command, env, delay, after_line):
 def test_ten_kills_then_a_full_run_leave_the_old_or_the_new_set_and_one_audit_entry_each(
     copied, planned, serving_setup
 ):
-    ws, config, reference_old = copied
+    ws, config, reference_old, reference_new = copied
     day, lists_root = planned.day, ws.path(config.paths.lists)
     folder = lists_root / day.isoformat()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "KEEPWELL_"))}
@@ -131,7 +131,7 @@ def test_ten_kills_then_a_full_run_leave_the_old_or_the_new_set_and_one_audit_en
         )  # what a run does first
         after = _plan_entries(ws, config, day)
         is_old = check_identical(reference_old, folder) == []
-        is_new = check_identical(planned.folder, folder) == []
+        is_new = check_identical(reference_new, folder) == []
         assert is_old != is_new, f"kill {i}: the lists are neither the old nor the new set"
         assert _leftovers(lists_root) == [], f"kill {i}"
         assert after - before in (0, 1), f"kill {i}: {after - before} audit entries for one run"
@@ -141,7 +141,7 @@ def test_ten_kills_then_a_full_run_leave_the_old_or_the_new_set_and_one_audit_en
         outcomes.append((killed, "new" if is_new else "old", after - before))
     result = subprocess.run(command, env=env, capture_output=True, timeout=300)
     assert result.returncode == 0, result.stdout.decode()[-2000:]
-    assert check_identical(planned.folder, folder) == []
+    assert check_identical(reference_new, folder) == []
     assert _leftovers(lists_root) == []
     assert _plan_entries(ws, config, day) == live + 1
     print("kill outcomes (killed, set after recovery, audit entries added):", outcomes)
@@ -154,7 +154,7 @@ def test_each_crash_point_of_the_swap_recovers_to_one_set_and_one_audit_entry(
     renames, after the swap before the audit entry, after the audit entry before the clean-up."""
     import serving.planning.write as write
 
-    ws, config, reference_old = copied
+    ws, config, reference_old, reference_new = copied
     day, lists_root = planned.day, ws.path(config.paths.lists)
     folder = lists_root / day.isoformat()
     real_replace, real_went_live, real_done = os.replace, write.audit_went_live, swap.done
@@ -201,7 +201,7 @@ def test_each_crash_point_of_the_swap_recovers_to_one_set_and_one_audit_entry(
         monkeypatch.setattr(swap, "done", real_done)
         assert _leftovers(lists_root), name  # the kill left something behind
         recover_lists(lists_root, AuditLog(ws.path(config.paths.audit_log)))
-        assert check_identical(planned.folder, folder) == [], name  # rolled forward: the new set
+        assert check_identical(reference_new, folder) == [], name  # rolled forward: the new set
         assert _leftovers(lists_root) == [], name
         assert _plan_entries(ws, config, day) == before + 1, name
         # put the old set back for the next scenario (as a run with --rank-by risk would)
