@@ -12,6 +12,10 @@ from keepwell.privacy import disable_telemetry
 
 disable_telemetry()  # this module is the service's entry point (`bentoml serve` imports it)
 
+from keepwell.processes import die_with_parent  # noqa: E402
+
+die_with_parent()  # a worker dies with `keepwell serve` (kill -9 included)
+
 import bentoml  # noqa: E402
 
 from serving.http.api import ScoringAPI  # noqa: E402
