@@ -25,6 +25,8 @@ from training.registry import (
     registered_name,
     require_alias,
     setup_mlflow,
+    stored_location,
+    workspace_location,
 )
 
 if TYPE_CHECKING:
@@ -37,10 +39,17 @@ from training.run import baseline_scores, prepare, say
 Progress = Callable[[str], None]
 
 
-def registered_probabilities(name: str, version: str, frame: pd.DataFrame) -> np.ndarray:
+def registered_probabilities(
+    name: str, version: str, frame: pd.DataFrame, workspace: Workspace | None = None
+) -> np.ndarray:
+    """The logged pyfunc's probabilities; with `workspace`, from that workspace's own copy of the
+    model's files (a copied workspace never reads the original's)."""
     import mlflow
 
-    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    uri = f"models:/{name}/{version}"
+    if workspace is not None:
+        uri = str(workspace_location(workspace, stored_location(name, version)))
+    model = mlflow.pyfunc.load_model(uri)
     inputs = model.metadata.get_input_schema().input_names()
     return model.predict(frame[inputs])["probability"].to_numpy(float)
 
@@ -66,7 +75,7 @@ def evaluate_registered(
     scores = {}
     for target, version in versions.items():
         say(progress, f"{target}: scoring {registered_name(config, target)} v{version}")
-        p = registered_probabilities(registered_name(config, target), version, prep.test)
+        p = registered_probabilities(registered_name(config, target), version, prep.test, workspace)
         scores[target] = {"model": p, **baseline_scores(prep, target, config)}
     evaluation = evaluate(prep.test, scores, capacity=prep.capacity)
     path = write_evaluation(workspace.reports / "evaluation.json", evaluation)
@@ -95,7 +104,7 @@ def promote(
         y = prep.test[target].to_numpy(float)
 
         def metrics(version: str, name: str = name, y: np.ndarray = y) -> dict[str, float]:
-            p = registered_probabilities(name, version, prep.test)
+            p = registered_probabilities(name, version, prep.test, workspace)
             return {"roc_auc": roc_auc(y, p), "ece": expected_calibration_error(y, p)}
 
         say(progress, f"{target}: comparing challenger and champion on {len(y):,} test rows")

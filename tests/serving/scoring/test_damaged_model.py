@@ -105,3 +105,27 @@ def test_serve_and_plan_exit_1_with_the_line(copy):
         text = result.output.replace("\n", " ")
         assert "keepwell-churn version 1" in text and "booster.txt" in text, text
         assert "Traceback" not in result.output
+
+
+def test_promotion_and_evaluation_in_a_copy_read_the_copys_files(copy, serving_setup):
+    """`registered_probabilities` (what evaluate and promote score with) follows the copy."""
+    import os
+
+    from tests.fixtures.serving import MLFLOW_ENV, restore_env
+    from tests.training._models import feature_frame
+    from training.registered import registered_probabilities
+    from training.registry import setup_mlflow
+
+    ws2, _, original = copy
+    frame, _ = feature_frame(serving_setup.bank, serving_setup.config)
+    saved = {k: os.environ.get(k) for k in (*MLFLOW_ENV, "MLFLOW_EXPERIMENT_ID")}
+    try:
+        setup_mlflow(ws2)
+        before = registered_probabilities("keepwell-churn", "1", frame.head(50), ws2)
+        assert before.shape == (50,)
+        booster = _model_dir(ws2, original) / "artifacts" / "fitted" / "booster.txt"
+        booster.write_text(booster.read_text()[:200])  # damage the copy only
+        with pytest.raises(Exception):  # noqa: B017 - LightGBM's or MLflow's own error
+            registered_probabilities("keepwell-churn", "1", frame.head(50), ws2)
+    finally:
+        restore_env(saved)
