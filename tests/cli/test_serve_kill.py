@@ -8,38 +8,16 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
 from keepwell.processes import SERVE_PID_ENV, die_with_parent
-from tests.fixtures.serving import LiveServer, _wait_ready, free_port
+from tests.fixtures.serving import LiveServer, _wait_ready, free_port, start_serve
 
 FREED_WITHIN = 10.0
-
-
-def _start(serving_setup, port: int, log: Path) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "cli",
-        "--workspace",
-        str(serving_setup.workspace.root),
-        "--config",
-        str(serving_setup.config_file),
-        "serve",
-        "--port",
-        str(port),
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "KEEPWELL_"))}
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
 
 
 def _listening(port: int) -> bool:
@@ -83,7 +61,7 @@ def test_kill_9_of_keepwell_serve_leaves_nothing_listening_and_a_restart_comes_u
     if os.environ.get("KEEPWELL_SKIP_SERVER_TEST") == "1":
         pytest.skip("KEEPWELL_SKIP_SERVER_TEST=1")
     port = free_port()
-    first = _start(serving_setup, port, tmp_path / "first.log")
+    first = start_serve(serving_setup, port, tmp_path / "first.log")
     second, children = None, []
     try:
         _wait_ready(LiveServer(f"http://127.0.0.1:{port}", port, tmp_path / "first.log", first))
@@ -95,7 +73,7 @@ def test_kill_9_of_keepwell_serve_leaves_nothing_listening_and_a_restart_comes_u
         while _listening(port) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not _listening(port), f"port {port} still answers {FREED_WITHIN:.0f} s after kill -9"
-        second = _start(serving_setup, port, tmp_path / "second.log")
+        second = start_serve(serving_setup, port, tmp_path / "second.log")
         server = LiveServer(f"http://127.0.0.1:{port}", port, tmp_path / "second.log", second)
         _wait_ready(server)
         assert httpx.get(f"{server.base}/readyz", timeout=5).status_code == 200
