@@ -51,7 +51,7 @@ def test_rank_by_effect_ranks_risk_tasks_by_value_times_the_estimate(
     # (carried tasks would take the room of new risk tasks)
     for child in ws.path(config.paths.lists).iterdir():
         if child.name != planned.day.isoformat():
-            shutil.rmtree(child)
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
     outcomes = ws.path(config.paths.outcomes)
     for stale in (outcomes, *outcomes.parent.glob(outcomes.name + "-*")):  # with -wal and -shm
         stale.unlink(missing_ok=True)

@@ -178,6 +178,9 @@ def _copy_workspace(serving_setup, tmp_path, *, store: bool = True):
     root = tmp_path / "ws"
     root.mkdir()
     shutil.copy(src / "mlflow.db", root / "mlflow.db")
+    # a workspace is self-contained: the registry's model files come with it
+    artifacts = serving_setup.config.mlflow.artifact_root
+    shutil.copytree(src / artifacts, root / artifacts)
     if store:
         shutil.copytree(src / "store", root / "store")
     config = serving_setup.config.model_copy(
