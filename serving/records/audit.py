@@ -39,6 +39,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from keepwell.pii import NameIndex, personal_data_in
@@ -160,8 +161,9 @@ class AuditLog(SharedSqlite):
     SCRIPT = SCHEMA + TRIGGERS
     PRAGMAS = ("PRAGMA foreign_keys = ON",)
 
-    @property
+    @cached_property
     def seal(self) -> AuditSeal:
+        """The log's seal (one per log object, so its secret is read once)."""
         return AuditSeal(self.path)
 
     # -- writing ------------------------------------------------------------------------------
