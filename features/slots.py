@@ -125,9 +125,11 @@ def aggregate_table(
 
     ranges = []
     for m in plan.measures:
-        # a row starts to count once it is known (the contract's rule for its table);
-        # windows and ends compare the raw columns
-        lo = slot_name(m.start, m.delay_days, known=True)
+        # a row starts to count once it is known (the contract's rule for its table): only a
+        # period column is known later than its value; windows and ends compare the raw columns
+        lo = slot_name(
+            m.start, m.delay_days, known=timing.period_of(plan.name, m.start) is not None
+        )
         his = []
         if m.window_days is not None:
             his.append(slot_name(m.window_column, m.window_days))
